@@ -1,0 +1,28 @@
+// Path helpers shared by every FileSystem implementation.
+#include "savepoint/file_system.h"
+
+namespace savepoint {
+
+std::string JoinPath(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  if (name.empty()) return std::string(dir);
+  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+  std::string out(dir);
+  if (out.back() != '/') out += '/';  // dir == "/" already ends with one
+  out += name;
+  return out;
+}
+
+std::string DirName(std::string_view path) {
+  // As dirname(3): trailing slashes do not count, repeated separators collapse.
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  std::string_view parent = path.substr(0, slash);
+  while (!parent.empty() && parent.back() == '/') parent.remove_suffix(1);
+  if (parent.empty()) return "/";
+  return std::string(parent);
+}
+
+}  // namespace savepoint
