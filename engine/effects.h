@@ -1,0 +1,56 @@
+// The engine's WAL payloads and RocksDB row values (docs/recovery.md): transaction effects, catalog
+// changes, and rows with their expiry. Pure encoding; no I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "savepoint/options.h"
+#include "savepoint/status.h"
+#include "savepoint/value.h"
+
+namespace savepoint::engine {
+
+enum class EffectKind : uint8_t { kPut = 1, kDelete = 2, kDeletePrefix = 3 };
+
+struct Effect {
+  EffectKind kind = EffectKind::kPut;
+  uint32_t keyspace_id = 0;
+  std::string key;  // the prefix for kDeletePrefix
+  uint64_t expire_at_micros = 0;
+  ValuePtr value;  // kPut only
+};
+
+void EncodeEffects(const std::vector<Effect>& effects, std::string* out);
+// Values come back as Values holding only bytes. Corruption on malformed input.
+Status DecodeEffects(std::string_view payload, std::vector<Effect>* effects);
+
+// Row value in a keyspace column family: flags, optional expiry, value bytes.
+void EncodeRow(uint64_t expire_at_micros, std::string_view value, std::string* out);
+Status DecodeRow(std::string_view row, uint64_t* expire_at_micros, std::string_view* value);
+
+struct KeyspaceDef {
+  uint32_t id = 0;
+  std::string name;
+  KeyspaceOptions options;
+  uint64_t created_lsn = 0;
+};
+
+std::string KeyspaceDefToJson(const KeyspaceDef& def);
+Result<KeyspaceDef> KeyspaceDefFromJson(std::string_view json);
+// InvalidArgument naming the problem when `name` is not a valid keyspace name (docs/recovery.md, Bounds).
+Status ValidateKeyspaceName(std::string_view name);
+// Whether an existing keyspace may be reopened with `wanted`: OK (identical or a safe migration: durability,
+// coalesce interval, residency, cache size, durable <-> coalesced) or InvalidArgument saying what differs.
+Status CheckCompatible(const KeyspaceDef& existing, const KeyspaceOptions& wanted);
+
+enum class CatalogOp : uint8_t { kCreate = 1, kDrop = 2, kAlter = 3 };
+void EncodeCatalogChange(CatalogOp op, const KeyspaceDef& def, std::string* out);
+Status DecodeCatalogChange(std::string_view payload, CatalogOp* op, KeyspaceDef* def);
+
+inline constexpr size_t kMaxKeyBytes = 16u << 10;
+inline constexpr size_t kMaxValueBytes = 64u << 20;
+
+}  // namespace savepoint::engine

@@ -1,0 +1,214 @@
+// EngineImpl: the Engine of include/savepoint/engine.h. Split by concern like RocksDB's db_impl:
+//   engine_open.cc     open, recovery, close
+//   engine_write.cc    the commit sequencer and the atomic helpers
+//   engine_read.cc     get, scan, count
+//   materializer.cc    applying committed records to RocksDB
+//   maintenance.cc     TTL sweep, coalescing, checkpoints
+//   engine_stats.cc    statistics
+//
+// Lock order: catalog_mu_ may be taken while holding commit_mu_, never the reverse; mat_mu_ is a leaf.
+#pragma once
+
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/effects.h"
+#include "engine/hot_store.h"
+#include "savepoint/clock.h"
+#include "savepoint/engine.h"
+#include "savepoint/file_system.h"
+#include "util/histogram.h"
+#include "wal/wal_writer.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace savepoint {
+
+// The engine's record of one keyspace. Opaque to users (declared in engine.h).
+class Keyspace {
+ public:
+  engine::KeyspaceDef def;  // options may change by an alter: read under the engine's catalog_mu_
+  std::unique_ptr<engine::HotKeyspace> hot;
+  rocksdb::ColumnFamilyHandle* cf = nullptr;  // null for volatile; set by the materializer/recovery
+  std::atomic<bool> dropped{false};
+
+  // Coalesced keyspaces: what changed since the last coalescing commit. GUARDED_BY(EngineImpl::commit_mu_)
+  std::unordered_set<std::string> dirty_keys;
+  std::vector<std::string> dirty_prefixes;
+  uint64_t next_coalesce_micros = 0;
+
+  bool logged() const { return def.options.persistence == Persistence::kDurable; }
+  bool coalesced() const { return def.options.persistence == Persistence::kCoalesced; }
+  bool is_volatile() const { return def.options.persistence == Persistence::kVolatile; }
+};
+
+namespace engine {
+
+// One record for the materializer, in LSN order.
+struct MaterializeItem {
+  uint64_t lsn = 0;
+  wal::RecordType type = wal::RecordType::kTransaction;
+  std::shared_ptr<const std::vector<Effect>> effects;  // kTransaction
+  CatalogOp catalog_op = CatalogOp::kCreate;           // kCatalogChange
+  KeyspaceDef def;                                     // kCatalogChange
+};
+
+class EngineImpl final : public Engine {
+ public:
+  explicit EngineImpl(const Options& options);
+  ~EngineImpl() override;
+
+  Status open();
+
+  Status close() override;
+  Result<Keyspace*> create_keyspace(std::string_view name, const KeyspaceOptions& options) override;
+  Result<Keyspace*> find_keyspace(std::string_view name) override;
+  Status drop_keyspace(std::string_view name) override;
+  std::vector<KeyspaceInfo> keyspaces() override;
+
+  Result<CommitInfo> commit(const Transaction& txn) override;
+  Result<int64_t> increment(Keyspace* ks, std::string_view key, int64_t delta, Durability durability) override;
+  Result<bool> set_if_absent(Keyspace* ks, std::string_view key, ValuePtr value, uint64_t expire_at_micros,
+                             Durability durability) override;
+  Result<bool> compare_and_set(Keyspace* ks, std::string_view key, std::string_view expected, ValuePtr value,
+                               Durability durability) override;
+  Result<std::string> merge_patch(Keyspace* ks, std::string_view key, std::string_view patch_json,
+                                  Durability durability) override;
+
+  Result<Entry> get(Keyspace* ks, std::string_view key) override;
+  Status scan(Keyspace* ks, std::string_view start, std::string_view end,
+              const std::function<bool(std::string_view key, const Entry& entry)>& fn) override;
+  Result<uint64_t> count(Keyspace* ks) override;
+
+  Status sync() override;
+  Status checkpoint() override;
+  Result<uint64_t> create_restore_point(std::string_view name) override;
+  Status wait_materialized() override;
+
+  Stats stats() override;
+  std::string stats_json() override;
+  std::string stats_prometheus() override;
+
+  // Tests and the crash simulator: stop every thread and release every resource without logging,
+  // flushing or sealing anything, as a killed process would (the WAL file system should already have had
+  // its power cut, so nothing more reaches the WAL).
+  void abandon_for_crash_test();
+
+ private:
+  // --- open / recovery (engine_open.cc) ---
+  Status open_rocksdb();
+  Status load_catalog();
+  Status replay_wal();
+  Status load_hot_stores();
+  Keyspace* install_keyspace(const KeyspaceDef& def);  // REQUIRES: catalog_mu_ held exclusively
+  Status stop_threads();
+  void release_resources();  // CF handles, RocksDB (closed without flushing), WAL, lock
+
+  // --- commit path (engine_write.cc) ---
+  struct Staged {
+    Keyspace* ks;
+    EffectKind kind;
+    std::string key;
+    ValuePtr value;
+    uint64_t expire_at_micros = 0;
+  };
+  // Logs (when needed), applies to the hot stores and hands to the materializer the staged writes of one
+  // commit. REQUIRES: commit_mu_ held via `lock`; releases it before waiting for a sync commit.
+  // `synced` tells whether the commit waited for fsync.
+  Result<CommitInfo> publish(std::vector<Staged>& staged, Durability durability, uint64_t now,
+                             std::unique_lock<std::mutex>& lock, bool* synced = nullptr);
+  // The key's state as seen by the transaction being evaluated: its own staged writes first.
+  // REQUIRES: commit_mu_ held.
+  Result<bool> current_entry(const std::vector<Staged>& staged, Keyspace* ks, std::string_view key, uint64_t now,
+                             HotEntry* out);
+  Status check_key(std::string_view key) const;
+  Result<Keyspace*> live(Keyspace* ks) const;
+  Status catalog_change(CatalogOp op, const KeyspaceDef& def);  // REQUIRES: commit_mu_ held
+  // Reads the key from RocksDB (cached keyspaces on a miss). NotFound when absent.
+  Result<HotEntry> read_materialized(Keyspace* ks, std::string_view key);
+
+  // --- materializer (materializer.cc) ---
+  void enqueue(MaterializeItem item);  // REQUIRES: commit_mu_ held (keeps LSN order)
+  void materializer_loop();
+  // Writes records to RocksDB, used by the materializer and by recovery.
+  Status apply_to_rocksdb(const std::vector<MaterializeItem>& items);
+  Status apply_catalog_to_rocksdb(const MaterializeItem& item);
+
+  // --- maintenance (maintenance.cc) ---
+  void maintenance_loop();
+  void sweep_expired();
+  Status coalesce(bool all);  // logs dirty keys of coalesced keyspaces whose interval passed (or all)
+  Status checkpoint_locked();
+
+  const Options options_;
+  FileSystem* fs_;
+  Clock* clock_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::string wal_dir_, db_dir_;
+  std::unique_ptr<FileLock> lock_;
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> default_cf_;  // the default family: opened, never used
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> orphan_cfs_;  // found at open, not yet claimed
+  std::unique_ptr<wal::WalWriter> wal_;
+  ConcurrentHistogram fsync_latency_;
+
+  // Catalog: every keyspace ever installed lives until the engine is destroyed.
+  mutable std::shared_mutex catalog_mu_;
+  std::vector<std::unique_ptr<Keyspace>> all_keyspaces_;  // GUARDED_BY(catalog_mu_)
+  std::map<std::string, Keyspace*, std::less<>> by_name_;  // GUARDED_BY(catalog_mu_): live only
+  std::map<uint32_t, Keyspace*> by_id_;                    // GUARDED_BY(catalog_mu_): live only
+  uint32_t next_keyspace_id_ = 1;                          // GUARDED_BY(commit_mu_)
+
+  // Commit sequencer.
+  std::mutex commit_mu_;
+  std::atomic<uint64_t> next_version_{2};  // 1 = loaded at open; written under commit_mu_
+  std::atomic<bool> closing_{false};
+  std::mutex close_mu_;
+  bool closed_ = false;   // GUARDED_BY(close_mu_)
+  Status close_status_;   // GUARDED_BY(close_mu_)
+
+  // Materializer.
+  std::mutex mat_mu_;
+  std::condition_variable mat_cv_;       // work arrived or stopping
+  std::condition_variable applied_cv_;   // applied_lsn_ advanced
+  std::deque<MaterializeItem> mat_queue_;  // GUARDED_BY(mat_mu_)
+  bool mat_stop_ = false;                  // GUARDED_BY(mat_mu_): drain what is durable, then stop
+  bool mat_abandon_ = false;               // GUARDED_BY(mat_mu_): stop at once (crash simulation)
+  Status mat_status_;                      // GUARDED_BY(mat_mu_): first failure
+  std::atomic<uint64_t> applied_lsn_{0};
+  std::atomic<uint64_t> enqueued_lsn_{0};
+  std::thread materializer_;
+
+  // Maintenance.
+  std::mutex maint_mu_;
+  std::condition_variable maint_cv_;
+  bool maint_stop_ = false;  // GUARDED_BY(maint_mu_)
+  std::thread maintenance_;
+  std::mutex checkpoint_mu_;
+  std::atomic<uint64_t> wal_bytes_at_checkpoint_{0};
+
+  // Statistics.
+  std::atomic<uint64_t> commits_sync_{0}, commits_relaxed_{0}, commits_unlogged_{0}, conflicts_{0};
+  std::atomic<uint64_t> expired_keys_{0}, coalesce_commits_{0}, checkpoints_{0};
+  std::atomic<uint64_t> last_checkpoint_micros_{0}, last_checkpoint_ns_{0};
+  ConcurrentHistogram commit_sync_latency_, commit_relaxed_latency_;
+};
+
+}  // namespace engine
+}  // namespace savepoint

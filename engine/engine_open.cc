@@ -1,0 +1,383 @@
+// Engine open, recovery and close (docs/recovery.md, Recovery).
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "engine/engine_impl.h"
+#include "util/coding.h"
+#include "wal/wal_reader.h"
+
+namespace savepoint {
+
+Result<std::unique_ptr<Engine>> Engine::open(const Options& options) {
+  if (options.data_dir.empty()) return Status::InvalidArgument("Options::data_dir is required");
+  auto engine = std::make_unique<engine::EngineImpl>(options);
+  Status s = engine->open();
+  if (!s.ok()) {
+    engine->abandon_for_crash_test();  // releases what open acquired, writes nothing
+    return s;
+  }
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
+namespace engine {
+
+namespace {
+
+constexpr uint32_t kEngineFormatVersion = 1;
+constexpr std::string_view kMetaFormat = "format_version";
+constexpr std::string_view kMetaApplied = "applied_lsn";
+constexpr std::string_view kMetaTimeline = "timeline";
+constexpr std::string_view kMetaNextId = "next_keyspace_id";
+constexpr std::string_view kMetaCatalogPrefix = "ks/";
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::OK();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsNoSpace()) return Status::NoSpace(msg);
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  if (s.IsBusy()) return Status::Busy(msg);
+  return Status::IOError(msg);
+}
+
+}  // namespace
+
+std::string CfName(uint32_t id) { return "ks" + std::to_string(id); }
+std::string CatalogKey(uint32_t id) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", id);
+  return std::string(kMetaCatalogPrefix) + buf;
+}
+
+EngineImpl::EngineImpl(const Options& options)
+    : options_(options),
+      fs_(options.file_system != nullptr ? options.file_system : FileSystem::Default()),
+      clock_(options.clock != nullptr ? options.clock : Clock::System()),
+      log_(options.logger != nullptr ? options.logger : spdlog::default_logger()),
+      wal_dir_(JoinPath(options.data_dir, "wal")),
+      db_dir_(JoinPath(options.data_dir, "db")) {}
+
+EngineImpl::~EngineImpl() {
+  Status s = close();
+  if (!s.ok()) log_->error("savepoint: closing {}: {}", options_.data_dir, s.ToString());
+}
+
+rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cfo;
+  cfo.write_buffer_size = options.rocksdb_write_buffer_bytes;
+  cfo.compression = rocksdb::kLZ4Compression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cfo;
+}
+
+Status EngineImpl::open_rocksdb() {
+  std::error_code ec;
+  std::filesystem::create_directories(db_dir_, ec);
+  if (ec) return Status::IOError("creating " + db_dir_ + ": " + ec.message());
+
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = true;
+  // One consistent point for all families, and no RocksDB WAL: the savepoint WAL is the log.
+  dbo.atomic_flush = true;
+  dbo.avoid_flush_during_shutdown = true;
+  dbo.max_background_jobs = options_.rocksdb_background_jobs;
+  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  dbo.keep_log_file_num = 3;
+  block_cache_ = rocksdb::NewLRUCache(options_.rocksdb_block_cache_bytes);
+  const rocksdb::ColumnFamilyOptions cfo = MakeCfOptions(options_, block_cache_);
+
+  std::vector<std::string> names;
+  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, db_dir_, &names);
+  if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};
+  if (std::find(names.begin(), names.end(), "meta") == names.end()) names.emplace_back("meta");
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& n : names) descriptors.emplace_back(n, cfo);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(dbo, db_dir_, descriptors, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, "opening RocksDB in " + db_dir_);
+  db_.reset(raw);
+  for (size_t i = 0; i < names.size(); i++) {
+    if (names[i] == "meta") {
+      meta_cf_ = handles[i];
+    } else if (names[i] == rocksdb::kDefaultColumnFamilyName) {
+      default_cf_.push_back(handles[i]);
+    } else {
+      orphan_cfs_[names[i]] = handles[i];
+    }
+  }
+  return Status::OK();
+}
+
+Keyspace* EngineImpl::install_keyspace(const KeyspaceDef& def) {
+  auto ks = std::make_unique<Keyspace>();
+  ks->def = def;
+  ks->hot = def.options.residency == Residency::kCached ? HotKeyspace::NewCached(def.options.cache_bytes)
+                                                        : HotKeyspace::NewMemory();
+  if (auto it = orphan_cfs_.find(CfName(def.id)); it != orphan_cfs_.end()) {
+    ks->cf = it->second;
+    orphan_cfs_.erase(it);
+  }
+  Keyspace* p = ks.get();
+  all_keyspaces_.push_back(std::move(ks));
+  by_name_[def.name] = p;
+  by_id_[def.id] = p;
+  next_keyspace_id_ = std::max(next_keyspace_id_, def.id + 1);
+  return p;
+}
+
+Status EngineImpl::load_catalog() {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFormat, &v);
+  if (s.IsNotFound()) {
+    std::string fv;
+    PutFixed32(&fv, kEngineFormatVersion);
+    SP_RETURN_IF_ERROR(FromRocks(db_->Put(rocksdb::WriteOptions(), meta_cf_, kMetaFormat, fv), "writing meta"));
+  } else if (!s.ok()) {
+    return FromRocks(s, "reading meta");
+  } else if (v.size() != 4 || DecodeFixed32(v.data()) > kEngineFormatVersion) {
+    return Status::InvalidArgument(options_.data_dir + " was written by a newer savepoint (engine format " +
+                                   std::to_string(v.size() == 4 ? DecodeFixed32(v.data()) : 0) +
+                                   "); this build reads format " + std::to_string(kEngineFormatVersion));
+  }
+  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaApplied, &v);
+  if (s.ok() && v.size() == 8) applied_lsn_ = DecodeFixed64(v.data());
+  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaNextId, &v);
+  if (s.ok() && v.size() == 4) next_keyspace_id_ = DecodeFixed32(v.data());
+
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+  std::unique_lock<std::shared_mutex> lock(catalog_mu_);
+  for (it->Seek(kMetaCatalogPrefix); it->Valid() && it->key().starts_with(kMetaCatalogPrefix); it->Next()) {
+    auto def = KeyspaceDefFromJson(it->value().ToStringView());
+    if (!def.ok()) return def.status().WithContext(db_dir_ + " catalog row " + it->key().ToString());
+    install_keyspace(*def);
+  }
+  return FromRocks(it->status(), "reading the catalog");
+}
+
+Status EngineImpl::replay_wal() {
+  wal::ReaderOptions ro;
+  ro.start_lsn = applied_lsn_ + 1;
+  ro.timeline = wal_->timeline();
+  auto reader = wal::WalReader::Open(fs_, wal_dir_, ro);
+  if (!reader.ok()) return reader.status().WithContext("replaying the WAL of " + options_.data_dir);
+  std::vector<MaterializeItem> batch;
+  uint64_t replayed = 0;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::OK();
+    Status s = apply_to_rocksdb(batch);
+    batch.clear();
+    return s;
+  };
+  wal::Record r;
+  while ((*reader)->next(&r)) {
+    replayed++;
+    if (r.type == wal::RecordType::kTransaction) {
+      auto effects = std::make_shared<std::vector<Effect>>();
+      Status s = DecodeEffects(r.payload, effects.get());
+      if (!s.ok()) return s.WithContext("WAL record " + std::to_string(r.lsn));
+      MaterializeItem item;
+      item.lsn = r.lsn;
+      item.effects = std::move(effects);
+      batch.push_back(std::move(item));
+      if (batch.size() >= 4096) SP_RETURN_IF_ERROR(flush());
+    } else if (r.type == wal::RecordType::kCatalogChange) {
+      MaterializeItem item;
+      item.lsn = r.lsn;
+      item.type = r.type;
+      Status s = DecodeCatalogChange(r.payload, &item.catalog_op, &item.def);
+      if (!s.ok()) return s.WithContext("WAL record " + std::to_string(r.lsn));
+      SP_RETURN_IF_ERROR(flush());
+      {
+        std::unique_lock<std::shared_mutex> lock(catalog_mu_);
+        auto it = by_id_.find(item.def.id);
+        if (item.catalog_op == CatalogOp::kCreate && it == by_id_.end()) {
+          install_keyspace(item.def);
+        } else if (item.catalog_op == CatalogOp::kAlter && it != by_id_.end()) {
+          it->second->def = item.def;
+        } else if (item.catalog_op == CatalogOp::kDrop && it != by_id_.end()) {
+          it->second->dropped = true;
+          by_name_.erase(it->second->def.name);
+          by_id_.erase(it);
+        }
+        next_keyspace_id_ = std::max(next_keyspace_id_, item.def.id + 1);
+      }
+      batch.push_back(std::move(item));
+      SP_RETURN_IF_ERROR(flush());
+    }
+    // Restore points, checkpoint markers and timeline switches change no state.
+  }
+  if (!(*reader)->status().ok()) {
+    return (*reader)->status().WithContext("replaying the WAL of " + options_.data_dir +
+                                           " (`savepoint wal salvage` copies what can be read)");
+  }
+  SP_RETURN_IF_ERROR(flush());
+  if (replayed > 0) log_->info("savepoint: replayed {} WAL records of {}", replayed, options_.data_dir);
+  return Status::OK();
+}
+
+Status EngineImpl::load_hot_stores() {
+  std::vector<Keyspace*> targets;
+  {
+    std::shared_lock<std::shared_mutex> lock(catalog_mu_);
+    for (auto& [id, ks] : by_id_) {
+      if (ks->cf != nullptr && ks->def.options.residency == Residency::kMemory) targets.push_back(ks);
+    }
+  }
+  for (Keyspace* ks : targets) {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, ks->cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      uint64_t expire_at = 0;
+      std::string_view value;
+      Status s = DecodeRow(it->value().ToStringView(), &expire_at, &value);
+      if (!s.ok()) return s.WithContext("keyspace " + ks->def.name + " key " + it->key().ToString(true));
+      // Expired rows are loaded too: the sweeper then deletes them with a logged delete.
+      ks->hot->apply_put(it->key().ToStringView(), HotEntry{MakeValue(std::string(value)), 1, expire_at, 0});
+    }
+    SP_RETURN_IF_ERROR(FromRocks(it->status(), "loading keyspace " + ks->def.name));
+  }
+  return Status::OK();
+}
+
+Status EngineImpl::open() {
+  SP_RETURN_IF_ERROR(fs_->create_dirs(options_.data_dir));
+  auto lock = fs_->lock_file(JoinPath(options_.data_dir, "LOCK"));
+  if (!lock.ok()) return lock.status().WithContext("opening " + options_.data_dir);
+  lock_ = std::move(lock).value();
+
+  SP_RETURN_IF_ERROR(open_rocksdb());
+  SP_RETURN_IF_ERROR(load_catalog());
+
+  std::string v;
+  wal::WriterOptions wo;
+  if (db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaTimeline, &v).ok() && v.size() == 4) {
+    wo.timeline = DecodeFixed32(v.data());
+  }
+  wo.first_lsn_if_empty = applied_lsn_ + 1;
+  wo.segment_size = options_.wal_segment_size;
+  wo.sync_interval = options_.sync_interval;
+  wo.clock = clock_;
+  wo.fsync_latency = &fsync_latency_;
+  // The writer truncates a torn tail and syncs what a killed process left in the page cache, so replay only
+  // ever materialises durable records.
+  auto wal = wal::WalWriter::Open(fs_, wal_dir_, wo);
+  if (!wal.ok()) return wal.status().WithContext("opening the WAL of " + options_.data_dir);
+  wal_ = std::move(wal).value();
+  if (wal_->last_lsn() < applied_lsn_) {
+    return Status::Corruption(options_.data_dir + ": RocksDB holds state up to LSN " +
+                              std::to_string(applied_lsn_) + " but the WAL ends at LSN " +
+                              std::to_string(wal_->last_lsn()) + " (WAL segments missing?)");
+  }
+  SP_RETURN_IF_ERROR(replay_wal());
+  SP_RETURN_IF_ERROR(load_hot_stores());
+  enqueued_lsn_ = wal_->last_lsn();
+  wal_bytes_at_checkpoint_ = 0;
+
+  const uint64_t now = clock_->now_micros();
+  {
+    std::shared_lock<std::shared_mutex> lock(catalog_mu_);
+    for (auto& [id, ks] : by_id_) {
+      ks->next_coalesce_micros = now + static_cast<uint64_t>(ks->def.options.coalesce_interval.count()) * 1000;
+    }
+  }
+  materializer_ = std::thread(&EngineImpl::materializer_loop, this);
+  maintenance_ = std::thread(&EngineImpl::maintenance_loop, this);
+  return Status::OK();
+}
+
+Status EngineImpl::stop_threads() {
+  {
+    std::lock_guard<std::mutex> lock(maint_mu_);
+    maint_stop_ = true;
+  }
+  maint_cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
+  {
+    std::lock_guard<std::mutex> lock(mat_mu_);
+    mat_stop_ = true;
+  }
+  mat_cv_.notify_all();
+  if (materializer_.joinable()) materializer_.join();
+  std::lock_guard<std::mutex> lock(mat_mu_);
+  return mat_status_;
+}
+
+Status EngineImpl::close() {
+  std::lock_guard<std::mutex> commit_lock(close_mu_);
+  if (closed_) return close_status_;
+  closed_ = true;
+  Status s;
+  if (db_ != nullptr && wal_ != nullptr) {
+    // Stop the maintenance thread first: it commits.
+    {
+      std::lock_guard<std::mutex> lock(maint_mu_);
+      maint_stop_ = true;
+    }
+    maint_cv_.notify_all();
+    if (maintenance_.joinable()) maintenance_.join();
+    s = coalesce(/*all=*/true);
+    closing_ = true;  // from here on commits are refused
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);  // waits for a commit in flight
+    }
+    Status w = wal_->sync();
+    if (s.ok()) s = w;
+    Status m = stop_threads();  // the materializer drains every durable record first
+    if (s.ok()) s = m;
+    if (s.ok()) s = checkpoint_locked();
+    Status c = wal_->close();
+    if (s.ok()) s = c;
+  }
+  release_resources();
+  close_status_ = s;
+  return s;
+}
+
+void EngineImpl::abandon_for_crash_test() {
+  std::lock_guard<std::mutex> commit_lock(close_mu_);
+  if (closed_) return;
+  closed_ = true;
+  closing_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mat_mu_);
+    mat_abandon_ = true;
+  }
+  (void)stop_threads();
+  if (wal_ != nullptr) (void)wal_->close();
+  release_resources();  // RocksDB closes without flushing: its memtables are lost, as in a crash
+}
+
+void EngineImpl::release_resources() {
+  if (db_ != nullptr) {
+    std::unique_lock<std::shared_mutex> lock(catalog_mu_);
+    for (auto& ks : all_keyspaces_) {
+      if (ks->cf != nullptr) {
+        (void)db_->DestroyColumnFamilyHandle(ks->cf);
+        ks->cf = nullptr;
+      }
+    }
+    for (auto& [name, cf] : orphan_cfs_) (void)db_->DestroyColumnFamilyHandle(cf);
+    orphan_cfs_.clear();
+    for (auto* cf : default_cf_) (void)db_->DestroyColumnFamilyHandle(cf);
+    default_cf_.clear();
+    if (meta_cf_ != nullptr) (void)db_->DestroyColumnFamilyHandle(meta_cf_);
+    meta_cf_ = nullptr;
+    (void)db_->Close();
+    db_.reset();
+  }
+  wal_.reset();
+  lock_.reset();
+}
+
+}  // namespace engine
+}  // namespace savepoint

@@ -1,0 +1,371 @@
+// Engine semantics: keyspaces and classes, transactions and preconditions, atomic helpers, TTL, cached
+// residency, bad input. Crash recovery against a model is in tests/engine_crash_test.cc.
+#include "savepoint/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "engine/engine_impl.h"
+#include "savepoint/clock.h"
+#include "savepoint/fault_injection.h"
+#include "tests/testutil.h"
+
+namespace savepoint {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  Options MakeOptions() {
+    Options o;
+    o.data_dir = dir_.path() + "/data";
+    o.clock = &clock_;
+    o.ttl_sweep_interval = std::chrono::milliseconds(5);
+    return o;
+  }
+  std::unique_ptr<Engine> Open(Options o) {
+    auto e = Engine::open(o);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return e.ok() ? std::move(e).value() : nullptr;
+  }
+  std::unique_ptr<Engine> Open() { return Open(MakeOptions()); }
+  static std::string Get(Engine* e, Keyspace* ks, std::string_view key) {
+    auto r = e->get(ks, key);
+    return r.ok() ? r->value->bytes : "<" + std::string(Status::CodeName(r.status().code())) + ">";
+  }
+
+  test::ScratchDir dir_;
+  ManualClock clock_{1'700'000'000'000'000ULL};
+};
+
+TEST_F(EngineTest, PutGetRemoveAndReopen) {
+  {
+    auto e = Open();
+    auto ks = e->create_keyspace("players");
+    ASSERT_TRUE(ks.ok());
+    Transaction t;
+    t.put(*ks, "p1", "alice");
+    t.put(*ks, "p2", "bob");
+    ASSERT_TRUE(e->commit(t).ok());
+    EXPECT_EQ(Get(e.get(), *ks, "p1"), "alice");
+    Transaction d;
+    d.remove(*ks, "p2");
+    ASSERT_TRUE(e->commit(d).ok());
+    EXPECT_EQ(Get(e.get(), *ks, "p2"), "<NotFound>");
+    ASSERT_TRUE(e->close().ok());
+  }
+  auto e = Open();
+  auto ks = e->find_keyspace("players");
+  ASSERT_TRUE(ks.ok());
+  EXPECT_EQ(Get(e.get(), *ks, "p1"), "alice");
+  EXPECT_EQ(Get(e.get(), *ks, "p2"), "<NotFound>");
+  EXPECT_EQ(*e->count(*ks), 1u);
+}
+
+TEST_F(EngineTest, ClassesAcrossACleanRestart) {
+  {
+    auto e = Open();
+    KeyspaceOptions coalesced;
+    coalesced.persistence = Persistence::kCoalesced;
+    coalesced.coalesce_interval = std::chrono::hours(1);
+    KeyspaceOptions vol;
+    vol.persistence = Persistence::kVolatile;
+    auto d = e->create_keyspace("durable");
+    auto c = e->create_keyspace("positions", coalesced);
+    auto v = e->create_keyspace("sessions", vol);
+    ASSERT_TRUE(d.ok() && c.ok() && v.ok());
+    Transaction t;
+    t.put(*d, "k", "d");
+    t.put(*c, "k", "c");
+    t.put(*v, "k", "v");
+    auto info = e->commit(t);
+    ASSERT_TRUE(info.ok());
+    EXPECT_GT(info->lsn, 0u);
+    Transaction only_volatile;
+    only_volatile.put(*v, "k2", "v2");
+    auto vi = e->commit(only_volatile);
+    ASSERT_TRUE(vi.ok());
+    EXPECT_EQ(vi->lsn, 0u);  // nothing logged
+    ASSERT_TRUE(e->close().ok());  // a clean close logs the coalesced keyspace
+  }
+  auto e = Open();
+  EXPECT_EQ(Get(e.get(), *e->find_keyspace("durable"), "k"), "d");
+  EXPECT_EQ(Get(e.get(), *e->find_keyspace("positions"), "k"), "c");
+  auto v = e->find_keyspace("sessions");
+  ASSERT_TRUE(v.ok());  // the definition persists...
+  EXPECT_EQ(*e->count(*v), 0u);  // ...the data does not
+}
+
+TEST_F(EngineTest, FailedPreconditionChangesNothing) {
+  auto e = Open();
+  auto a = *e->create_keyspace("inv_a");
+  auto b = *e->create_keyspace("inv_b");
+  Transaction seed;
+  seed.put(a, "sword", "1");
+  ASSERT_TRUE(e->commit(seed).ok());
+  Transaction trade(Durability::kSync);
+  trade.require_present(a, "sword");
+  trade.require_absent(b, "sword");
+  trade.remove(a, "sword");
+  trade.put(b, "sword", "1");
+  trade.require_value(a, "sword", "2");  // wrong: the whole trade must be refused
+  auto r = e->commit(trade);
+  EXPECT_TRUE(r.status().IsConflict()) << r.status().ToString();
+  EXPECT_EQ(Get(e.get(), a, "sword"), "1");
+  EXPECT_EQ(Get(e.get(), b, "sword"), "<NotFound>");
+  EXPECT_EQ(e->stats().conflicts, 1u);
+}
+
+TEST_F(EngineTest, UpdateSeesEarlierWritesOfItsTransaction) {
+  auto e = Open();
+  auto ks = *e->create_keyspace("kv");
+  Transaction t;
+  t.put(ks, "n", "5");
+  t.update(ks, "n", [](const Entry* cur, uint64_t) -> Result<Mutation> {
+    EXPECT_NE(cur, nullptr);
+    return Mutation::Put(MakeValue(cur->value->bytes + "0"));
+  });
+  t.remove_prefix(ks, "x");
+  ASSERT_TRUE(e->commit(t).ok());
+  EXPECT_EQ(Get(e.get(), ks, "n"), "50");
+}
+
+TEST_F(EngineTest, AtomicHelpers) {
+  auto e = Open();
+  auto ks = *e->create_keyspace("kv");
+  EXPECT_EQ(*e->increment(ks, "c", 5), 5);
+  EXPECT_EQ(*e->increment(ks, "c", -7), -2);
+  Transaction t;
+  t.put(ks, "s", "not a number");
+  ASSERT_TRUE(e->commit(t).ok());
+  EXPECT_TRUE(e->increment(ks, "s", 1).status().IsInvalidArgument());
+  Transaction big;
+  big.put(ks, "big", std::to_string(INT64_MAX));
+  ASSERT_TRUE(e->commit(big).ok());
+  EXPECT_TRUE(e->increment(ks, "big", 1).status().IsInvalidArgument());
+  EXPECT_EQ(Get(e.get(), ks, "big"), std::to_string(INT64_MAX));
+
+  EXPECT_TRUE(*e->set_if_absent(ks, "lock", MakeValue("me")));
+  EXPECT_FALSE(*e->set_if_absent(ks, "lock", MakeValue("you")));
+  EXPECT_EQ(Get(e.get(), ks, "lock"), "me");
+  EXPECT_FALSE(*e->compare_and_set(ks, "lock", "you", MakeValue("x")));
+  EXPECT_TRUE(*e->compare_and_set(ks, "lock", "me", MakeValue("x")));
+  EXPECT_EQ(Get(e.get(), ks, "lock"), "x");
+
+  auto doc = e->merge_patch(ks, "doc", R"({"a":1,"b":{"c":2}})");
+  ASSERT_TRUE(doc.ok());
+  doc = e->merge_patch(ks, "doc", R"({"b":{"c":null,"d":3},"e":[1]})");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ(*doc, R"({"a":1,"b":{"d":3},"e":[1]})");
+  EXPECT_TRUE(e->merge_patch(ks, "doc", "{not json").status().IsInvalidArgument());
+  EXPECT_TRUE(e->merge_patch(ks, "s", "{}").status().IsInvalidArgument());
+}
+
+// Optimistic concurrency: threads read a version, then commit only if it is unchanged (WATCH). Retries
+// until success; the counter must equal the number of successful commits, with no lost update.
+TEST_F(EngineTest, WatchCasAndSetIfAbsentUnderConcurrency) {
+  auto e = Open();
+  auto ks = *e->create_keyspace("kv");
+  constexpr int kThreads = 4, kPerThread = 200;
+  std::atomic<int> conflicts{0}, locks_won{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; i++) {
+        for (;;) {
+          auto cur = e->get(ks, "watched");
+          const uint64_t version = cur.ok() ? cur->version : 0;
+          const int value = cur.ok() ? std::stoi(cur->value->bytes) : 0;
+          Transaction txn;
+          txn.require_version(ks, "watched", version);
+          txn.put(ks, "watched", std::to_string(value + 1));
+          auto r = e->commit(txn);
+          if (r.ok()) break;
+          ASSERT_TRUE(r.status().IsConflict()) << r.status().ToString();
+          conflicts++;
+        }
+        ASSERT_TRUE(e->increment(ks, "counter", 1).ok());
+        if (*e->set_if_absent(ks, "lock/" + std::to_string(i), MakeValue(std::to_string(t)))) locks_won++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(Get(e.get(), ks, "watched"), std::to_string(kThreads * kPerThread));
+  EXPECT_EQ(Get(e.get(), ks, "counter"), std::to_string(kThreads * kPerThread));
+  EXPECT_EQ(locks_won.load(), kPerThread);  // each lock won exactly once
+  RecordProperty("conflicts", conflicts.load());
+}
+
+TEST_F(EngineTest, TtlExpiresAtTheInstantAndNeverComesBack) {
+  const uint64_t t0 = clock_.now_micros();
+  {
+    auto e = Open();
+    auto ks = *e->create_keyspace("cache");
+    Transaction t;
+    t.put(ks, "short", "1", t0 + 1000);
+    t.put(ks, "long", "2", t0 + 10'000'000);
+    t.put(ks, "forever", "3");
+    ASSERT_TRUE(e->commit(t).ok());
+    clock_.set_micros(t0 + 999);
+    EXPECT_EQ(Get(e.get(), ks, "short"), "1");
+    clock_.set_micros(t0 + 1000);  // exactly the expiry instant: gone
+    EXPECT_EQ(Get(e.get(), ks, "short"), "<NotFound>");
+    EXPECT_EQ(*e->count(ks), 2u);
+    // The sweeper turns the expiry into a logged delete.
+    for (int i = 0; i < 2000 && e->stats().expired_keys == 0; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(e->stats().expired_keys, 1u);
+    ASSERT_TRUE(e->close().ok());
+  }
+  {
+    // Reopen with the clock back before the expiry: the logged delete keeps it gone.
+    clock_.set_micros(t0);
+    auto e = Open();
+    auto ks = *e->find_keyspace("cache");
+    EXPECT_EQ(Get(e.get(), ks, "short"), "<NotFound>");
+    EXPECT_EQ(Get(e.get(), ks, "long"), "2");
+    // And a key that expires while the engine is down is hidden at once after the restart.
+    ASSERT_TRUE(e->close().ok());
+  }
+  clock_.set_micros(t0 + 10'000'000);
+  auto e = Open();
+  auto ks = *e->find_keyspace("cache");
+  EXPECT_EQ(Get(e.get(), ks, "long"), "<NotFound>");
+  EXPECT_EQ(Get(e.get(), ks, "forever"), "3");
+}
+
+TEST_F(EngineTest, CachedResidencyStaysCorrectAndWithinBudget) {
+  auto o = MakeOptions();
+  o.sync_interval = std::chrono::milliseconds(1);
+  auto e = Open(o);
+  KeyspaceOptions ko;
+  ko.residency = Residency::kCached;
+  ko.cache_bytes = 64 << 10;
+  auto ks = *e->create_keyspace("archive", ko);
+  constexpr int kKeys = 4000;
+  for (int i = 0; i < kKeys; i += 100) {
+    Transaction t;
+    for (int j = i; j < i + 100; j++) t.put(ks, "k" + std::to_string(j), std::string(100, static_cast<char>('a' + j % 26)));
+    ASSERT_TRUE(e->commit(t).ok());
+  }
+  ASSERT_TRUE(e->wait_materialized().ok());
+  Transaction del;
+  del.remove(ks, "k7");
+  ASSERT_TRUE(e->commit(del).ok());
+  for (int round = 0; round < 2; round++) {
+    for (int j = 0; j < kKeys; j++) {
+      const std::string want = j == 7 ? "<NotFound>" : std::string(100, static_cast<char>('a' + j % 26));
+      ASSERT_EQ(Get(e.get(), ks, "k" + std::to_string(j)), want) << j;
+    }
+  }
+  ASSERT_TRUE(e->wait_materialized().ok());
+  const Stats st = e->stats();
+  ASSERT_EQ(st.keyspaces.size(), 1u);
+  EXPECT_LE(st.keyspaces[0].memory_bytes, (64u << 10) + 16 * 512) << "over budget";
+  EXPECT_GT(st.keyspaces[0].evictions, 0u);
+  EXPECT_GT(st.keyspaces[0].cache_misses, 0u);
+  EXPECT_EQ(*e->count(ks), static_cast<uint64_t>(kKeys - 1));
+}
+
+TEST_F(EngineTest, KeyspaceDefinitionsMigrateOrFailClearly) {
+  {
+    auto e = Open();
+    ASSERT_TRUE(e->create_keyspace("chars").ok());
+    ASSERT_TRUE(e->close().ok());
+  }
+  auto e = Open();
+  KeyspaceOptions other_kind;
+  other_kind.kind = "registry";
+  auto r = e->create_keyspace("chars", other_kind);
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_NE(r.status().message().find("kind"), std::string::npos) << r.status().ToString();
+  KeyspaceOptions vol;
+  vol.persistence = Persistence::kVolatile;
+  EXPECT_TRUE(e->create_keyspace("chars", vol).status().IsInvalidArgument());
+  KeyspaceOptions sync;
+  sync.durability = Durability::kSync;
+  auto migrated = e->create_keyspace("chars", sync);  // a safe migration
+  ASSERT_TRUE(migrated.ok());
+  EXPECT_EQ(e->keyspaces()[0].options.durability, Durability::kSync);
+  ASSERT_TRUE(e->drop_keyspace("chars").ok());
+  EXPECT_TRUE(e->get(*migrated, "x").status().IsNotFound());
+  EXPECT_TRUE(e->find_keyspace("chars").status().IsNotFound());
+  EXPECT_TRUE(e->create_keyspace("bad name!").status().IsInvalidArgument());
+}
+
+TEST_F(EngineTest, BadInputIsRefusedAndChangesNothing) {
+  auto e = Open();
+  auto ks = *e->create_keyspace("kv");
+  Transaction big_key;
+  big_key.put(ks, std::string(engine::kMaxKeyBytes + 1, 'k'), "v");
+  EXPECT_TRUE(e->commit(big_key).status().IsInvalidArgument());
+  Transaction empty_key;
+  empty_key.put(ks, "", "v");
+  EXPECT_TRUE(e->commit(empty_key).status().IsInvalidArgument());
+  Transaction big_value;
+  big_value.put(ks, "ok", std::string(engine::kMaxValueBytes + 1, 'v'));
+  big_value.put(ks, "other", "v");
+  EXPECT_TRUE(e->commit(big_value).status().IsInvalidArgument());
+  EXPECT_EQ(*e->count(ks), 0u);
+  Transaction null_ks;
+  null_ks.put(nullptr, "k", "v");
+  EXPECT_TRUE(e->commit(null_ks).status().IsInvalidArgument());
+}
+
+TEST_F(EngineTest, SecondOpenOfTheSameDirectoryIsBusy) {
+  auto e = Open();
+  auto second = Engine::open(MakeOptions());
+  ASSERT_FALSE(second.ok());
+  EXPECT_TRUE(second.status().IsBusy()) << second.status().ToString();
+}
+
+TEST_F(EngineTest, FailedFsyncRefusesLaterCommitsWithFatal) {
+  auto mem = NewMemFileSystem();
+  FaultInjectionFileSystem fs(mem.get());
+  auto o = MakeOptions();
+  o.file_system = &fs;
+  auto e = Open(o);
+  auto ks = *e->create_keyspace("kv");
+  fs.fail_next(FaultOp::kSync, FaultError::kEIO);
+  Transaction t(Durability::kSync);
+  t.put(ks, "a", "1");
+  EXPECT_TRUE(e->commit(t).status().IsFatal());
+  Transaction later;
+  later.put(ks, "b", "2");
+  auto r = e->commit(later);
+  EXPECT_TRUE(r.status().IsFatal()) << r.status().ToString();
+}
+
+TEST_F(EngineTest, RestorePointsCheckpointsAndStats) {
+  auto o = MakeOptions();
+  o.archive_dir = dir_.path() + "/archive";
+  o.wal_segment_size = 4096;
+  auto e = Open(o);
+  auto ks = *e->create_keyspace("kv");
+  for (int i = 0; i < 200; i++) {
+    Transaction t(Durability::kSync);
+    t.put(ks, "k" + std::to_string(i), std::string(64, 'x'));
+    ASSERT_TRUE(e->commit(t).ok());
+  }
+  auto rp = e->create_restore_point("before-maintenance");
+  ASSERT_TRUE(rp.ok());
+  ASSERT_TRUE(e->wait_materialized().ok());
+  ASSERT_TRUE(e->checkpoint().ok());
+  const Stats st = e->stats();
+  EXPECT_EQ(st.checkpoints, 1u);
+  EXPECT_EQ(st.commits_sync, 200u);
+  EXPECT_GE(st.applied_lsn, 200u);
+  EXPECT_GT(st.fsync_latency.count, 0u);
+  const std::string prom = e->stats_prometheus();
+  EXPECT_NE(prom.find("savepoint_commits_total{durability=\"sync\"} 200"), std::string::npos) << prom;
+  EXPECT_NE(e->stats_json().find("\"checkpoints\""), std::string::npos);
+  // Retired segments went to the archive first.
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/archive/wal"));
+  EXPECT_FALSE(std::filesystem::is_empty(dir_.path() + "/archive/wal"));
+}
+
+}  // namespace
+}  // namespace savepoint

@@ -1,0 +1,493 @@
+// The commit sequencer (DESIGN.md, Write path): one short critical section validates, logs the effects,
+// applies them to the hot store and queues them for the materializer; a sync commit waits for fsync after it.
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+
+#include "engine/engine_impl.h"
+#include "savepoint/crash_point.h"
+#include "util/coding.h"
+
+namespace savepoint {
+
+// --- Transaction builders ---
+
+void Transaction::put(Keyspace* ks, std::string_view key, ValuePtr value, uint64_t expire_at_micros) {
+  ops_.push_back({Op::Kind::kPut, ks, std::string(key), std::move(value), expire_at_micros, nullptr});
+}
+void Transaction::put(Keyspace* ks, std::string_view key, std::string_view bytes, uint64_t expire_at_micros) {
+  put(ks, key, MakeValue(std::string(bytes)), expire_at_micros);
+}
+void Transaction::remove(Keyspace* ks, std::string_view key) {
+  ops_.push_back({Op::Kind::kRemove, ks, std::string(key), nullptr, 0, nullptr});
+}
+void Transaction::remove_prefix(Keyspace* ks, std::string_view prefix) {
+  ops_.push_back({Op::Kind::kRemovePrefix, ks, std::string(prefix), nullptr, 0, nullptr});
+}
+void Transaction::update(Keyspace* ks, std::string_view key, UpdateFn fn) {
+  ops_.push_back({Op::Kind::kUpdate, ks, std::string(key), nullptr, 0, std::move(fn)});
+}
+void Transaction::require_version(Keyspace* ks, std::string_view key, uint64_t version) {
+  ops_.push_back({Op::Kind::kRequireVersion, ks, std::string(key), nullptr, version, nullptr});
+}
+void Transaction::require_absent(Keyspace* ks, std::string_view key) {
+  ops_.push_back({Op::Kind::kRequireAbsent, ks, std::string(key), nullptr, 0, nullptr});
+}
+void Transaction::require_present(Keyspace* ks, std::string_view key) {
+  ops_.push_back({Op::Kind::kRequirePresent, ks, std::string(key), nullptr, 0, nullptr});
+}
+void Transaction::require_value(Keyspace* ks, std::string_view key, std::string_view bytes) {
+  ops_.push_back({Op::Kind::kRequireValue, ks, std::string(key), MakeValue(std::string(bytes)), 0, nullptr});
+}
+
+namespace engine {
+
+namespace {
+
+bool IsRequire(Transaction::Op::Kind k) {
+  using K = Transaction::Op::Kind;
+  return k == K::kRequireVersion || k == K::kRequireAbsent || k == K::kRequirePresent || k == K::kRequireValue;
+}
+
+std::string Describe(const Keyspace* ks, std::string_view key) {
+  std::string printable;
+  for (char c : key.substr(0, 64)) {
+    if (c >= 0x20 && c < 0x7f) {
+      printable.push_back(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+      printable += buf;
+    }
+  }
+  return ks->def.name + "[" + printable + (key.size() > 64 ? "..." : "") + "]";
+}
+
+Durability Stronger(Durability a, Durability b) {
+  return (a == Durability::kSync || b == Durability::kSync) ? Durability::kSync : Durability::kRelaxed;
+}
+
+}  // namespace
+
+Status EngineImpl::check_key(std::string_view key) const {
+  if (key.empty()) return Status::InvalidArgument("empty key");
+  if (key.size() > kMaxKeyBytes) {
+    return Status::InvalidArgument("key of " + std::to_string(key.size()) + " bytes exceeds the " +
+                                   std::to_string(kMaxKeyBytes) + "-byte limit");
+  }
+  return Status::OK();
+}
+
+Result<Keyspace*> EngineImpl::live(Keyspace* ks) const {
+  if (ks == nullptr) return Status::InvalidArgument("null keyspace");
+  if (ks->dropped.load(std::memory_order_acquire)) {
+    return Status::NotFound("keyspace \"" + ks->def.name + "\" was dropped");
+  }
+  return ks;
+}
+
+Result<bool> EngineImpl::current_entry(const std::vector<Staged>& staged, Keyspace* ks, std::string_view key,
+                                       uint64_t now, HotEntry* out) {
+  for (auto it = staged.rbegin(); it != staged.rend(); ++it) {
+    if (it->ks != ks) continue;
+    if (it->kind == EffectKind::kDeletePrefix) {
+      if (key.starts_with(it->key)) return false;
+      continue;
+    }
+    if (it->key != key) continue;
+    if (it->kind == EffectKind::kDelete) return false;
+    if (it->expire_at_micros != 0 && it->expire_at_micros <= now) return false;
+    *out = HotEntry{it->value, 0, it->expire_at_micros, 0};
+    return true;
+  }
+  HotEntry e;
+  switch (ks->hot->get_raw(key, &e)) {
+    case Lookup::kFound:
+      if (e.expire_at_micros != 0 && e.expire_at_micros <= now) return false;
+      *out = std::move(e);
+      return true;
+    case Lookup::kAbsent:
+      return false;
+    case Lookup::kNotCached:
+      break;
+  }
+  auto m = read_materialized(ks, key);
+  if (m.status().IsNotFound()) return false;
+  if (!m.ok()) return m.status();
+  if (m->expire_at_micros != 0 && m->expire_at_micros <= now) return false;
+  *out = std::move(m).value();
+  return true;
+}
+
+Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
+  const auto start = std::chrono::steady_clock::now();
+  for (const Transaction::Op& op : txn.ops()) {
+    if (op.ks == nullptr) return Status::InvalidArgument("transaction op without a keyspace");
+    SP_RETURN_IF_ERROR(check_key(op.kind == Transaction::Op::Kind::kRemovePrefix && op.key.empty() ? "x" : op.key)
+                           .WithContext(op.ks->def.name));
+    if (op.value != nullptr && op.value->bytes.size() > kMaxValueBytes) {
+      return Status::InvalidArgument("value of " + std::to_string(op.value->bytes.size()) + " bytes for " +
+                                     Describe(op.ks, op.key) + " exceeds the " + std::to_string(kMaxValueBytes) +
+                                     "-byte limit");
+    }
+    if (op.kind == Transaction::Op::Kind::kPut && op.value == nullptr) {
+      return Status::InvalidArgument("null value for " + Describe(op.ks, op.key));
+    }
+  }
+
+  std::unique_lock<std::mutex> lock(commit_mu_);
+  if (closing_) return Status::InvalidArgument("commit on a closed engine");
+  for (const Transaction::Op& op : txn.ops()) SP_RETURN_IF_ERROR(live(op.ks).status());
+  const uint64_t now = clock_->now_micros();
+  std::vector<Staged> staged;
+
+  // Preconditions see the state before this transaction (Redis WATCH/MULTI).
+  for (const Transaction::Op& op : txn.ops()) {
+    if (!IsRequire(op.kind)) continue;
+    HotEntry cur;
+    SP_ASSIGN_OR_RETURN(const bool present, current_entry(staged, op.ks, op.key, now, &cur));
+    bool ok = true;
+    std::string why;
+    switch (op.kind) {
+      case Transaction::Op::Kind::kRequireVersion:
+        ok = (present ? cur.version : 0) == op.number;
+        why = "version is " + std::to_string(present ? cur.version : 0) + ", expected " + std::to_string(op.number);
+        break;
+      case Transaction::Op::Kind::kRequireAbsent:
+        ok = !present;
+        why = "key exists";
+        break;
+      case Transaction::Op::Kind::kRequirePresent:
+        ok = present;
+        why = "key does not exist";
+        break;
+      case Transaction::Op::Kind::kRequireValue:
+        ok = present && cur.value->bytes == op.value->bytes;
+        why = present ? "value differs" : "key does not exist";
+        break;
+      default:
+        break;
+    }
+    if (!ok) {
+      conflicts_++;
+      return Status::Conflict(Describe(op.ks, op.key) + ": " + why);
+    }
+  }
+
+  // Writes, in order; an update sees the writes before it.
+  for (const Transaction::Op& op : txn.ops()) {
+    switch (op.kind) {
+      case Transaction::Op::Kind::kPut:
+        staged.push_back({op.ks, EffectKind::kPut, op.key, op.value, op.number});
+        break;
+      case Transaction::Op::Kind::kRemove: {
+        HotEntry cur;
+        SP_ASSIGN_OR_RETURN(const bool present, current_entry(staged, op.ks, op.key, now, &cur));
+        if (present) staged.push_back({op.ks, EffectKind::kDelete, op.key, nullptr, 0});
+        break;
+      }
+      case Transaction::Op::Kind::kRemovePrefix:
+        staged.push_back({op.ks, EffectKind::kDeletePrefix, op.key, nullptr, 0});
+        break;
+      case Transaction::Op::Kind::kUpdate: {
+        HotEntry cur;
+        SP_ASSIGN_OR_RETURN(const bool present, current_entry(staged, op.ks, op.key, now, &cur));
+        Entry view{cur.value, cur.version, cur.expire_at_micros};
+        SP_ASSIGN_OR_RETURN(Mutation m, op.fn(present ? &view : nullptr, now));
+        if (m.kind == Mutation::Kind::kPut) {
+          if (m.value == nullptr) return Status::InvalidArgument("update of " + Describe(op.ks, op.key) + " put null");
+          if (m.value->bytes.size() > kMaxValueBytes) {
+            return Status::InvalidArgument("update of " + Describe(op.ks, op.key) + " exceeds the value limit");
+          }
+          staged.push_back({op.ks, EffectKind::kPut, op.key, std::move(m.value), m.expire_at_micros});
+        } else if (m.kind == Mutation::Kind::kRemove && present) {
+          staged.push_back({op.ks, EffectKind::kDelete, op.key, nullptr, 0});
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  bool synced = false;
+  auto info = publish(staged, txn.durability(), now, lock, &synced);
+  if (info.ok()) {
+    const auto nanos = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+    (synced ? commit_sync_latency_ : commit_relaxed_latency_).record(nanos);
+  }
+  return info;
+}
+
+Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability durability, uint64_t now,
+                                       std::unique_lock<std::mutex>& lock, bool* synced) {
+  CommitInfo info;
+  info.commit_micros = now;
+  if (staged.empty()) return info;
+
+  auto effects = std::make_shared<std::vector<Effect>>();
+  Durability effective = durability == Durability::kSync ? Durability::kSync : Durability::kRelaxed;
+  for (const Staged& s : staged) {
+    if (s.ks->logged()) {
+      effects->push_back({s.kind, s.ks->def.id, s.key, s.expire_at_micros, s.value});
+      effective = Stronger(effective, s.ks->def.options.durability);
+    } else if (s.ks->coalesced()) {
+      if (s.kind == EffectKind::kDeletePrefix) {
+        s.ks->dirty_prefixes.push_back(s.key);
+      } else {
+        s.ks->dirty_keys.insert(s.key);
+      }
+    }
+  }
+  if (!effects->empty()) {
+    std::string payload;
+    EncodeEffects(*effects, &payload);
+    auto appended = wal_->append_nowait(wal::RecordType::kTransaction, payload);
+    if (!appended.ok()) return appended.status();  // nothing applied
+    info.lsn = appended->lsn;
+    info.commit_micros = appended->commit_micros;
+    SP_CRASH_POINT("engine.after_wal_append_before_apply");
+  }
+  info.version = next_version_.fetch_add(1);
+  for (Staged& s : staged) {
+    const uint64_t lsn = s.ks->logged() ? info.lsn : 0;
+    switch (s.kind) {
+      case EffectKind::kPut:
+        s.ks->hot->apply_put(s.key, HotEntry{std::move(s.value), info.version, s.expire_at_micros, lsn});
+        break;
+      case EffectKind::kDelete:
+        s.ks->hot->apply_delete(s.key, info.version, lsn);
+        break;
+      case EffectKind::kDeletePrefix:
+        s.ks->hot->apply_delete_prefix(s.key, info.version, lsn);
+        break;
+    }
+  }
+  if (info.lsn == 0) {
+    commits_unlogged_++;
+    return info;
+  }
+  MaterializeItem item;
+  item.lsn = info.lsn;
+  item.effects = std::move(effects);
+  enqueue(std::move(item));
+  lock.unlock();
+  if (effective == Durability::kSync) {
+    commits_sync_++;
+    if (synced != nullptr) *synced = true;
+    SP_RETURN_IF_ERROR(wal_->wait_durable(info.lsn));
+  } else {
+    commits_relaxed_++;
+  }
+  return info;
+}
+
+// --- atomic helpers: one update each, so they compose with the sequencer's ordering ---
+
+namespace {
+
+bool ParseInt64(std::string_view s, int64_t* v) {
+  if (s.empty() || s.size() > 20) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+Result<int64_t> EngineImpl::increment(Keyspace* ks, std::string_view key, int64_t delta, Durability durability) {
+  int64_t result = 0;
+  Transaction txn(durability);
+  txn.update(ks, key, [&](const Entry* cur, uint64_t) -> Result<Mutation> {
+    int64_t v = 0;
+    if (cur != nullptr && !ParseInt64(cur->value->bytes, &v)) {
+      return Status::InvalidArgument("value is not an integer or out of range");
+    }
+    if (__builtin_add_overflow(v, delta, &result)) {
+      return Status::InvalidArgument("increment or decrement would overflow");
+    }
+    // Like Redis INCR, the key keeps its TTL.
+    return Mutation::Put(MakeValue(std::to_string(result)), cur != nullptr ? cur->expire_at_micros : 0);
+  });
+  SP_RETURN_IF_ERROR(commit(txn).status());
+  return result;
+}
+
+Result<bool> EngineImpl::set_if_absent(Keyspace* ks, std::string_view key, ValuePtr value,
+                                       uint64_t expire_at_micros, Durability durability) {
+  bool stored = false;
+  Transaction txn(durability);
+  txn.update(ks, key, [&](const Entry* cur, uint64_t) -> Result<Mutation> {
+    if (cur != nullptr) return Mutation::Keep();
+    stored = true;
+    return Mutation::Put(value, expire_at_micros);
+  });
+  SP_RETURN_IF_ERROR(commit(txn).status());
+  return stored;
+}
+
+Result<bool> EngineImpl::compare_and_set(Keyspace* ks, std::string_view key, std::string_view expected,
+                                         ValuePtr value, Durability durability) {
+  bool stored = false;
+  Transaction txn(durability);
+  txn.update(ks, key, [&](const Entry* cur, uint64_t) -> Result<Mutation> {
+    if (cur == nullptr || cur->value->bytes != expected) return Mutation::Keep();
+    stored = true;
+    return Mutation::Put(value);
+  });
+  SP_RETURN_IF_ERROR(commit(txn).status());
+  return stored;
+}
+
+Result<std::string> EngineImpl::merge_patch(Keyspace* ks, std::string_view key, std::string_view patch_json,
+                                            Durability durability) {
+  nlohmann::json patch;
+  try {
+    patch = nlohmann::json::parse(patch_json);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("merge patch is not JSON: ") + e.what());
+  }
+  std::string result;
+  Transaction txn(durability);
+  txn.update(ks, key, [&](const Entry* cur, uint64_t) -> Result<Mutation> {
+    nlohmann::json doc;  // null when absent
+    if (cur != nullptr) {
+      try {
+        doc = nlohmann::json::parse(cur->value->bytes);
+      } catch (const nlohmann::json::exception& e) {
+        return Status::InvalidArgument(std::string("stored value is not JSON: ") + e.what());
+      }
+    }
+    doc.merge_patch(patch);  // RFC 7386
+    result = doc.dump();
+    return Mutation::Put(MakeValue(result), cur != nullptr ? cur->expire_at_micros : 0);
+  });
+  SP_RETURN_IF_ERROR(commit(txn).status());
+  return result;
+}
+
+// --- keyspaces: catalog changes are logged with sync durability, under the sequencer ---
+
+Status EngineImpl::catalog_change(CatalogOp op, const KeyspaceDef& def) {
+  std::string payload;
+  EncodeCatalogChange(op, def, &payload);
+  auto a = wal_->append(wal::RecordType::kCatalogChange, payload, wal::Durability::kSync);
+  if (!a.ok()) return a.status();
+  MaterializeItem item;
+  item.lsn = a->lsn;
+  item.type = wal::RecordType::kCatalogChange;
+  item.catalog_op = op;
+  item.def = def;
+  enqueue(std::move(item));
+  return Status::OK();
+}
+
+Result<Keyspace*> EngineImpl::create_keyspace(std::string_view name, const KeyspaceOptions& requested) {
+  SP_RETURN_IF_ERROR(ValidateKeyspaceName(name));
+  KeyspaceOptions options = requested;
+  if (options.persistence == Persistence::kVolatile) options.residency = Residency::kMemory;
+  if (options.durability == Durability::kDefault) options.durability = Durability::kRelaxed;
+  if (options.persistence == Persistence::kCoalesced && options.coalesce_interval.count() <= 0) {
+    return Status::InvalidArgument("coalesced keyspace \"" + std::string(name) + "\" needs a positive interval");
+  }
+  if (options.residency == Residency::kCached) {
+    if (options.persistence != Persistence::kDurable) {
+      return Status::InvalidArgument("keyspace \"" + std::string(name) +
+                                     "\": cached residency needs durable persistence");
+    }
+    if (options.cache_bytes == 0) return Status::InvalidArgument("cached keyspace needs cache_bytes > 0");
+  }
+
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  if (closing_) return Status::InvalidArgument("create_keyspace on a closed engine");
+  Keyspace* existing = nullptr;
+  {
+    std::shared_lock<std::shared_mutex> cl(catalog_mu_);
+    if (auto it = by_name_.find(name); it != by_name_.end()) existing = it->second;
+  }
+  if (existing != nullptr) {
+    KeyspaceDef def = existing->def;
+    SP_RETURN_IF_ERROR(CheckCompatible(def, options));
+    if (def.options.residency != options.residency) {
+      return Status::InvalidArgument("keyspace \"" + def.name + "\" is " +
+                                     (def.options.residency == Residency::kCached ? "cached" : "memory-resident") +
+                                     ": changing residency needs a drop and a re-create");
+    }
+    const std::string before = KeyspaceDefToJson(def);
+    def.options = options;
+    if (KeyspaceDefToJson(def) == before) return existing;
+    // A safe migration (durability, intervals, cache size, durable <-> coalesced): logged as an alter.
+    if (existing->coalesced() && options.persistence == Persistence::kDurable) {
+      // Log the dirty keys first so nothing of the old class is left behind unlogged.
+      existing->next_coalesce_micros = 0;
+    }
+    SP_RETURN_IF_ERROR(catalog_change(CatalogOp::kAlter, def));
+    std::unique_lock<std::shared_mutex> cl(catalog_mu_);
+    existing->def = def;
+    return existing;
+  }
+  KeyspaceDef def;
+  def.id = next_keyspace_id_++;
+  def.name = std::string(name);
+  def.options = options;
+  def.created_lsn = wal_->last_lsn() + 1;  // every WAL append happens under commit_mu_
+  SP_RETURN_IF_ERROR(catalog_change(CatalogOp::kCreate, def));
+  std::unique_lock<std::shared_mutex> cl(catalog_mu_);
+  Keyspace* ks = install_keyspace(def);
+  ks->next_coalesce_micros =
+      clock_->now_micros() + static_cast<uint64_t>(options.coalesce_interval.count()) * 1000;
+  return ks;
+}
+
+Status EngineImpl::drop_keyspace(std::string_view name) {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  if (closing_) return Status::InvalidArgument("drop_keyspace on a closed engine");
+  Keyspace* ks = nullptr;
+  {
+    std::shared_lock<std::shared_mutex> cl(catalog_mu_);
+    if (auto it = by_name_.find(name); it != by_name_.end()) ks = it->second;
+  }
+  if (ks == nullptr) return Status::NotFound("no keyspace \"" + std::string(name) + "\"");
+  SP_RETURN_IF_ERROR(catalog_change(CatalogOp::kDrop, ks->def));
+  {
+    std::unique_lock<std::shared_mutex> cl(catalog_mu_);
+    ks->dropped = true;
+    by_name_.erase(ks->def.name);
+    by_id_.erase(ks->def.id);
+  }
+  ks->hot->clear();
+  ks->dirty_keys.clear();
+  ks->dirty_prefixes.clear();
+  return Status::OK();
+}
+
+Result<Keyspace*> EngineImpl::find_keyspace(std::string_view name) {
+  std::shared_lock<std::shared_mutex> cl(catalog_mu_);
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return Status::NotFound("no keyspace \"" + std::string(name) + "\"");
+  return it->second;
+}
+
+std::vector<KeyspaceInfo> EngineImpl::keyspaces() {
+  std::shared_lock<std::shared_mutex> cl(catalog_mu_);
+  std::vector<KeyspaceInfo> out;
+  for (auto& [name, ks] : by_name_) out.push_back({ks->def.id, ks->def.name, ks->def.options});
+  return out;
+}
+
+Result<uint64_t> EngineImpl::create_restore_point(std::string_view name) {
+  if (name.empty() || name.size() > wal::kMaxRestorePointName) {
+    return Status::InvalidArgument("restore point names are 1 to 255 bytes");
+  }
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  if (closing_) return Status::InvalidArgument("restore point on a closed engine");
+  SP_ASSIGN_OR_RETURN(wal::Appended a, wal_->append(wal::RecordType::kRestorePoint, name, wal::Durability::kSync));
+  return a.lsn;
+}
+
+Status EngineImpl::sync() {
+  if (wal_ == nullptr) return Status::InvalidArgument("engine is closed");
+  return wal_->sync();
+}
+
+}  // namespace engine
+}  // namespace savepoint

@@ -1,0 +1,567 @@
+// HotKeyspace implementations: MemoryKeyspace (memory residency) and CachedKeyspace (cached residency).
+//
+// Both split keys over kShards shards chosen by absl::Hash of the key; a method locks only the shards it
+// touches. Memory accounting (HotStats::bytes) charges every stored entry
+//   key.size() + value bytes + kEntryOverhead
+// where kEntryOverhead (64) stands for the node, the HotEntry and the shared Value header. It is approximate
+// but exact with respect to itself: inserting, replacing and erasing an entry add and subtract the same
+// charge, so bytes return to their starting value when the keys are gone. Index copies of keys (TTL index,
+// dirty index) are not charged.
+//
+// Values displaced by a write are released after the shard lock is dropped: a Value's `decoded` object
+// belongs to the layer above and may be expensive to destroy.
+#include "engine/hot_store.h"
+
+#include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
+#include <absl/hash/hash.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <list>
+#include <mutex>
+#include <queue>
+#include <shared_mutex>
+#include <unordered_map>
+#include <utility>
+
+namespace savepoint::engine {
+namespace {
+
+constexpr size_t kShards = 16;
+// Fixed per-entry charge on top of key and value bytes (see the file comment).
+constexpr uint64_t kEntryOverhead = 64;
+// scan(): entries copied out of one shard per lock acquisition. The first batch is small so a short scan
+// (a page of 10) copies little; each refill of the same shard doubles it up to kScanMaxBatch.
+constexpr size_t kScanFirstBatch = 16;
+constexpr size_t kScanMaxBatch = 256;
+// scan(): entries examined per lock acquisition, counting expired ones, so the shared lock is held for a
+// bounded time even over a long run of expired keys.
+constexpr size_t kScanMaxExamined = 4 * kScanMaxBatch;
+
+size_t ShardOf(std::string_view key) { return absl::Hash<std::string_view>{}(key) % kShards; }
+
+uint64_t Charge(std::string_view key, const ValuePtr& value) {
+  return key.size() + (value ? value->bytes.size() : 0) + kEntryOverhead;
+}
+
+bool Expired(uint64_t expire_at_micros, uint64_t now_micros) {
+  return expire_at_micros != 0 && expire_at_micros <= now_micros;
+}
+
+// (expire_at_micros, key) for every stored entry that has a TTL; ordered by expiry time.
+using TtlIndex = absl::btree_set<std::pair<uint64_t, std::string>>;
+
+// Appends to `out` up to `limit` keys of `ttl` with expire_at <= now, as (expire_at, key).
+void CollectExpired(const TtlIndex& ttl, uint64_t now_micros, size_t limit,
+                    std::vector<std::pair<uint64_t, std::string>>* out) {
+  size_t taken = 0;
+  for (auto it = ttl.begin(); it != ttl.end() && it->first <= now_micros && taken < limit; ++it, ++taken) {
+    out->push_back(*it);
+  }
+}
+
+// Keeps the `limit` earliest-expiring keys (the per-shard lists may together exceed it) and drops the times.
+std::vector<std::string> TakeEarliest(std::vector<std::pair<uint64_t, std::string>> expired, size_t limit) {
+  if (expired.size() > limit) {
+    std::nth_element(expired.begin(), expired.begin() + static_cast<ptrdiff_t>(limit), expired.end());
+    expired.resize(limit);
+  }
+  std::sort(expired.begin(), expired.end());
+  std::vector<std::string> keys;
+  keys.reserve(expired.size());
+  for (auto& [at, key] : expired) keys.push_back(std::move(key));
+  return keys;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Memory residency.
+//
+// Invariants, per shard, under its mutex: `ttl` holds exactly (e.expire_at_micros, key) for every (key, e) in
+// `map` with e.expire_at_micros != 0; `bytes` is the sum of Charge over `map`. Every stored value is
+// non-null.
+class MemoryKeyspace final : public HotKeyspace {
+ public:
+  bool cached() const override { return false; }
+
+  Lookup get(std::string_view key, uint64_t now_micros, Entry* entry) override {
+    const Shard& sh = shards_[ShardOf(key)];
+    std::shared_lock lock(sh.mu);
+    auto it = sh.map.find(key);
+    if (it == sh.map.end() || Expired(it->second.expire_at_micros, now_micros)) return Lookup::kAbsent;
+    entry->value = it->second.value;
+    entry->version = it->second.version;
+    entry->expire_at_micros = it->second.expire_at_micros;
+    return Lookup::kFound;
+  }
+
+  Lookup get_raw(std::string_view key, HotEntry* entry) override {
+    const Shard& sh = shards_[ShardOf(key)];
+    std::shared_lock lock(sh.mu);
+    auto it = sh.map.find(key);
+    if (it == sh.map.end()) return Lookup::kAbsent;
+    *entry = it->second;
+    return Lookup::kFound;
+  }
+
+  void apply_put(std::string_view key, HotEntry entry) override {
+    if (!entry.value) {  // a tombstone means nothing here: memory residency holds every key
+      apply_delete(key, entry.version, entry.lsn);
+      return;
+    }
+    ValuePtr displaced;  // released after the lock
+    Shard& sh = shards_[ShardOf(key)];
+    std::unique_lock lock(sh.mu);
+    auto it = sh.map.find(key);
+    if (it == sh.map.end()) {
+      it = sh.map.emplace(std::string(key), HotEntry{}).first;
+    } else {
+      sh.Unaccount(it->first, it->second);
+      displaced = std::move(it->second.value);
+    }
+    it->second = std::move(entry);
+    sh.Account(it->first, it->second);
+  }
+
+  void apply_delete(std::string_view key, uint64_t version, uint64_t lsn) override {
+    ValuePtr displaced;
+    Shard& sh = shards_[ShardOf(key)];
+    std::unique_lock lock(sh.mu);
+    auto it = sh.map.find(key);
+    if (it == sh.map.end()) return;
+    sh.Unaccount(it->first, it->second);
+    displaced = std::move(it->second.value);
+    sh.map.erase(it);
+  }
+
+  void apply_delete_prefix(std::string_view prefix, uint64_t version, uint64_t lsn) override {
+    for (Shard& sh : shards_) {
+      std::vector<ValuePtr> displaced;
+      std::unique_lock lock(sh.mu);
+      auto it = sh.map.lower_bound(prefix);
+      while (it != sh.map.end() && it->first.starts_with(prefix)) {
+        sh.Unaccount(it->first, it->second);
+        displaced.push_back(std::move(it->second.value));
+        it = sh.map.erase(it);
+      }
+      lock.unlock();
+    }
+  }
+
+  void fill(std::string_view, HotEntry, uint64_t) override {}  // every key is already here
+
+  void on_materialized(uint64_t applied_lsn) override {}  // nothing to evict
+
+  // Not a point-in-time snapshot: each shard is read in batches under its shared lock and the batches are
+  // merged (min-heap on each shard's next key) with no lock held, so `fn` may do anything but write this
+  // keyspace. Keys come in strictly increasing order; each yielded entry is one whole committed state of its
+  // key; a key written or deleted while the scan runs may or may not be seen, and an entry expiring during
+  // the scan is judged against `now_micros` once, when its batch is read.
+  void scan(std::string_view start, std::string_view end, uint64_t now_micros,
+            const std::function<bool(std::string_view key, const Entry& entry)>& fn) override {
+    if (!end.empty() && end <= start) return;
+    std::array<ScanCursor, kShards> cursors;
+    auto key_of = [&](size_t s) -> const std::string& { return cursors[s].buf[cursors[s].pos].first; };
+    auto later = [&](size_t a, size_t b) { return key_of(a) > key_of(b); };
+    std::priority_queue<size_t, std::vector<size_t>, decltype(later)> heap(later);
+    for (size_t s = 0; s < kShards; ++s) {
+      if (Refill(s, start, end, now_micros, &cursors[s])) heap.push(s);
+    }
+    while (!heap.empty()) {
+      const size_t s = heap.top();
+      heap.pop();
+      ScanCursor& c = cursors[s];
+      const auto& [key, entry] = c.buf[c.pos];
+      if (!fn(key, entry)) return;
+      // The heap no longer refers to shard s, so its buffer may be replaced.
+      if (++c.pos < c.buf.size() || Refill(s, start, end, now_micros, &c)) heap.push(s);
+    }
+  }
+
+  std::vector<std::string> expired_keys(uint64_t now_micros, size_t limit) override {
+    std::vector<std::pair<uint64_t, std::string>> expired;
+    for (const Shard& sh : shards_) {
+      std::shared_lock lock(sh.mu);
+      CollectExpired(sh.ttl, now_micros, limit, &expired);
+    }
+    return TakeEarliest(std::move(expired), limit);
+  }
+
+  HotStats stats() const override {
+    HotStats st;
+    for (const Shard& sh : shards_) {
+      std::shared_lock lock(sh.mu);
+      st.keys += sh.map.size();
+      st.bytes += sh.bytes;
+      st.expiring += sh.ttl.size();
+    }
+    return st;
+  }
+
+  void clear() override {
+    for (Shard& sh : shards_) {
+      absl::btree_map<std::string, HotEntry, std::less<>> old;
+      std::unique_lock lock(sh.mu);
+      old.swap(sh.map);
+      sh.ttl.clear();
+      sh.bytes = 0;
+      lock.unlock();
+    }
+  }
+
+ private:
+  struct Shard {
+    mutable std::shared_mutex mu;
+    absl::btree_map<std::string, HotEntry, std::less<>> map;  // GUARDED_BY(mu)
+    TtlIndex ttl;                                             // GUARDED_BY(mu)
+    uint64_t bytes = 0;                                       // GUARDED_BY(mu)
+
+    // REQUIRES: mu held exclusively. Adds / removes a stored entry's charge and TTL index row.
+    void Account(const std::string& key, const HotEntry& e) {
+      bytes += Charge(key, e.value);
+      if (e.expire_at_micros != 0) ttl.emplace(e.expire_at_micros, key);
+    }
+    void Unaccount(const std::string& key, const HotEntry& e) {
+      bytes -= Charge(key, e.value);
+      if (e.expire_at_micros != 0) ttl.erase(std::make_pair(e.expire_at_micros, key));
+    }
+  };
+
+  // One shard's position in a scan: buffered entries and where to resume.
+  struct ScanCursor {
+    std::vector<std::pair<std::string, Entry>> buf;
+    size_t pos = 0;
+    std::string resume_after;  // last key examined (valid when `started`)
+    bool started = false;
+    bool exhausted = false;  // no more keys in [start, end)
+    size_t batch = kScanFirstBatch;
+  };
+
+  // Replaces c->buf with the shard's next unexpired entries in [start, end); false when there are none.
+  bool Refill(size_t s, std::string_view start, std::string_view end, uint64_t now_micros, ScanCursor* c) {
+    c->buf.clear();
+    c->pos = 0;
+    const Shard& sh = shards_[s];
+    while (c->buf.empty() && !c->exhausted) {
+      std::shared_lock lock(sh.mu);
+      auto it = c->started ? sh.map.upper_bound(c->resume_after) : sh.map.lower_bound(start);
+      const std::string* last = nullptr;
+      size_t examined = 0;
+      for (; it != sh.map.end() && c->buf.size() < c->batch && examined < kScanMaxExamined;
+           ++it, ++examined) {
+        if (!end.empty() && it->first >= end) break;
+        last = &it->first;
+        const HotEntry& e = it->second;
+        if (Expired(e.expire_at_micros, now_micros)) continue;
+        c->buf.emplace_back(it->first, Entry{e.value, e.version, e.expire_at_micros});
+      }
+      if (it == sh.map.end() || (!end.empty() && it->first >= end)) c->exhausted = true;
+      if (last != nullptr) {
+        c->resume_after = *last;
+        c->started = true;
+      }
+    }
+    c->batch = std::min(c->batch * 2, kScanMaxBatch);
+    return !c->buf.empty();
+  }
+
+  std::array<Shard, kShards> shards_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Cached residency.
+//
+// Each shard keeps its entries (tombstones included) in a hash map. An entry is *clean* when its lsn is at or
+// below the applied LSN known when it was placed, else *dirty*. Clean entries sit in the LRU list (front =
+// most recently used) and only they are ever evicted; dirty entries sit in the dirty index, ordered by lsn,
+// and on_materialized moves those now covered to the LRU front. Eviction therefore pops the LRU tail in O(1)
+// per entry and never walks past dirty entries. (An entry written while on_materialized runs may land in the
+// dirty index with an lsn already covered; the next on_materialized moves it. That only delays its eviction.)
+//
+// Invariants, per shard, under its mutex:
+//   - every map entry is in exactly one of `lru` (node.in_lru) and `dirty` (as (entry.lsn, key));
+//   - `ttl` holds (expire_at, key) for every non-tombstone entry with expire_at != 0;
+//   - `bytes` is the sum of Charge over the map; `live` counts its non-tombstones;
+//   - `prefix_tombstones` maps a deleted prefix to the newest lsn deleting it; rows at or below the applied
+//     LSN are dropped by on_materialized (and ignored before that).
+// Every shard holds a copy of each prefix tombstone, so a miss consults only its own shard's lock.
+class CachedKeyspace final : public HotKeyspace {
+ public:
+  explicit CachedKeyspace(uint64_t budget_bytes) : shard_budget_(budget_bytes / kShards) {}
+
+  bool cached() const override { return true; }
+
+  Lookup get(std::string_view key, uint64_t now_micros, Entry* entry) override {
+    Shard& sh = shards_[ShardOf(key)];
+    std::lock_guard lock(sh.mu);
+    auto it = sh.map.find(key);
+    if (it == sh.map.end()) {
+      if (sh.CoveredByPrefixTombstone(key, applied())) {
+        ++sh.hits;
+        return Lookup::kAbsent;
+      }
+      ++sh.misses;
+      return Lookup::kNotCached;
+    }
+    ++sh.hits;
+    sh.Touch(it->second);
+    const HotEntry& e = it->second.entry;
+    if (!e.value || Expired(e.expire_at_micros, now_micros)) return Lookup::kAbsent;
+    entry->value = e.value;
+    entry->version = e.version;
+    entry->expire_at_micros = e.expire_at_micros;
+    return Lookup::kFound;
+  }
+
+  // Touches the LRU like get; does not count hits or misses.
+  Lookup get_raw(std::string_view key, HotEntry* entry) override {
+    Shard& sh = shards_[ShardOf(key)];
+    std::lock_guard lock(sh.mu);
+    auto it = sh.map.find(key);
+    if (it == sh.map.end()) {
+      return sh.CoveredByPrefixTombstone(key, applied()) ? Lookup::kAbsent : Lookup::kNotCached;
+    }
+    sh.Touch(it->second);
+    if (!it->second.entry.value) return Lookup::kAbsent;
+    *entry = it->second.entry;
+    return Lookup::kFound;
+  }
+
+  void apply_put(std::string_view key, HotEntry entry) override { Store(key, std::move(entry), false); }
+
+  void apply_delete(std::string_view key, uint64_t version, uint64_t lsn) override {
+    Store(key, HotEntry{nullptr, version, 0, lsn}, false);
+  }
+
+  void apply_delete_prefix(std::string_view prefix, uint64_t version, uint64_t lsn) override {
+    for (Shard& sh : shards_) {
+      std::vector<ValuePtr> displaced;
+      std::unique_lock lock(sh.mu);
+      const uint64_t applied_lsn = applied();
+      for (auto& [key, node] : sh.map) {
+        if (!key.starts_with(prefix) || !node.entry.value) continue;
+        sh.Unlink(key, node);
+        displaced.push_back(std::move(node.entry.value));
+        node.entry = HotEntry{nullptr, version, 0, lsn};
+        sh.Link(key, node, applied_lsn);
+      }
+      if (lsn > applied_lsn) {
+        uint64_t& at = sh.prefix_tombstones[std::string(prefix)];
+        at = std::max(at, lsn);
+      }
+      lock.unlock();
+    }
+  }
+
+  // Ignored when the key is present (a present entry, even a tombstone, is at least as new as RocksDB) or
+  // under a pending prefix tombstone (the RocksDB read may predate the delete). A null value caches "absent".
+  void fill(std::string_view key, HotEntry entry, uint64_t read_at_applied_lsn) override {
+    Store(key, std::move(entry), true, read_at_applied_lsn);
+  }
+
+  void on_materialized(uint64_t applied_lsn) override {
+    uint64_t prev = applied_.load(std::memory_order_relaxed);
+    while (prev < applied_lsn && !applied_.compare_exchange_weak(prev, applied_lsn, std::memory_order_release,
+                                                                 std::memory_order_relaxed)) {
+    }
+    applied_lsn = applied();
+    for (Shard& sh : shards_) {
+      std::vector<ValuePtr> evicted;
+      std::unique_lock lock(sh.mu);
+      while (!sh.dirty.empty() && sh.dirty.begin()->first <= applied_lsn) {
+        auto it = sh.map.find(sh.dirty.begin()->second);
+        sh.dirty.erase(sh.dirty.begin());
+        it->second.lru = sh.lru.insert(sh.lru.begin(), &it->first);
+        it->second.in_lru = true;
+      }
+      for (auto it = sh.prefix_tombstones.begin(); it != sh.prefix_tombstones.end();) {
+        if (it->second <= applied_lsn) {
+          sh.forgotten_lsn = std::max(sh.forgotten_lsn, it->second);
+          it = sh.prefix_tombstones.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      sh.Evict(shard_budget_, &evicted);
+      lock.unlock();
+    }
+  }
+
+  void scan(std::string_view start, std::string_view end, uint64_t now_micros,
+            const std::function<bool(std::string_view key, const Entry& entry)>& fn) override {
+    // Not supported: a cached keyspace holds a subset of its keys, so the engine scans RocksDB instead.
+  }
+
+  // Only resident entries are indexed; the sweeper finds evicted expiring keys in RocksDB.
+  std::vector<std::string> expired_keys(uint64_t now_micros, size_t limit) override {
+    std::vector<std::pair<uint64_t, std::string>> expired;
+    for (Shard& sh : shards_) {
+      std::lock_guard lock(sh.mu);
+      CollectExpired(sh.ttl, now_micros, limit, &expired);
+    }
+    return TakeEarliest(std::move(expired), limit);
+  }
+
+  HotStats stats() const override {
+    HotStats st;
+    for (const Shard& sh : shards_) {
+      std::lock_guard lock(sh.mu);
+      st.keys += sh.live;
+      st.bytes += sh.bytes;
+      st.expiring += sh.ttl.size();
+      st.evictions += sh.evictions;
+      st.hits += sh.hits;
+      st.misses += sh.misses;
+    }
+    return st;
+  }
+
+  // Drops every entry, dirty ones included, and every prefix tombstone. Counters (hits, misses, evictions)
+  // are cumulative and kept, as is the applied LSN.
+  void clear() override {
+    for (Shard& sh : shards_) {
+      decltype(sh.map) old;
+      std::unique_lock lock(sh.mu);
+      old.swap(sh.map);
+      sh.lru.clear();
+      sh.dirty.clear();
+      sh.ttl.clear();
+      sh.prefix_tombstones.clear();
+      sh.bytes = 0;
+      sh.live = 0;
+      lock.unlock();
+    }
+  }
+
+ private:
+  struct Node {
+    HotEntry entry;
+    std::list<const std::string*>::iterator lru;  // valid when in_lru
+    bool in_lru = false;
+  };
+
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  struct Shard {
+    mutable std::mutex mu;
+    // Node-based: the key strings the LRU list points to stay put across rehashing.
+    std::unordered_map<std::string, Node, StringHash, std::equal_to<>> map;  // GUARDED_BY(mu)
+    std::list<const std::string*> lru;                                       // GUARDED_BY(mu)
+    absl::btree_set<std::pair<uint64_t, std::string>> dirty;                 // GUARDED_BY(mu)
+    TtlIndex ttl;                                                            // GUARDED_BY(mu)
+    absl::btree_map<std::string, uint64_t, std::less<>> prefix_tombstones;   // GUARDED_BY(mu)
+    uint64_t bytes = 0, live = 0;                                            // GUARDED_BY(mu)
+    uint64_t hits = 0, misses = 0, evictions = 0;                            // GUARDED_BY(mu)
+    // The newest LSN of anything this shard forgot (evicted entries, dropped prefix tombstones): a fill from
+    // a RocksDB read older than this may be stale.                            GUARDED_BY(mu)
+    uint64_t forgotten_lsn = 0;
+
+    // REQUIRES: mu held (for all the helpers below).
+
+    // Places a stored node: charge, TTL row, and the LRU front (clean) or the dirty index.
+    void Link(const std::string& key, Node& node, uint64_t applied_lsn) {
+      const HotEntry& e = node.entry;
+      bytes += Charge(key, e.value);
+      if (e.value) {
+        ++live;
+        if (e.expire_at_micros != 0) ttl.emplace(e.expire_at_micros, key);
+      }
+      if (e.lsn > applied_lsn) {
+        dirty.emplace(e.lsn, key);
+        node.in_lru = false;
+      } else {
+        node.lru = lru.insert(lru.begin(), &key);
+        node.in_lru = true;
+      }
+    }
+
+    // Undoes Link; the node stays in the map.
+    void Unlink(const std::string& key, Node& node) {
+      const HotEntry& e = node.entry;
+      bytes -= Charge(key, e.value);
+      if (e.value) {
+        --live;
+        if (e.expire_at_micros != 0) ttl.erase(std::make_pair(e.expire_at_micros, key));
+      }
+      if (node.in_lru) {
+        lru.erase(node.lru);
+      } else {
+        dirty.erase(std::make_pair(e.lsn, key));
+      }
+    }
+
+    void Touch(Node& node) {
+      if (node.in_lru) lru.splice(lru.begin(), lru, node.lru);
+    }
+
+    // Whether a key absent from the map reads as deleted: some prefix of it has a tombstone not yet applied.
+    bool CoveredByPrefixTombstone(std::string_view key, uint64_t applied_lsn) const {
+      if (prefix_tombstones.empty()) return false;
+      auto live_at = [&](uint64_t lsn) { return lsn > applied_lsn; };
+      if (prefix_tombstones.size() <= key.size() + 1) {
+        for (const auto& [prefix, lsn] : prefix_tombstones) {
+          if (key.starts_with(prefix) && live_at(lsn)) return true;
+        }
+        return false;
+      }
+      for (size_t n = 0; n <= key.size(); ++n) {
+        auto it = prefix_tombstones.find(key.substr(0, n));
+        if (it != prefix_tombstones.end() && live_at(it->second)) return true;
+      }
+      return false;
+    }
+
+    // Evicts clean entries from the LRU tail until within `budget`; dirty ones are not in the LRU.
+    void Evict(uint64_t budget, std::vector<ValuePtr>* evicted) {
+      while (bytes > budget && !lru.empty()) {
+        auto it = map.find(*lru.back());
+        forgotten_lsn = std::max(forgotten_lsn, it->second.entry.lsn);
+        Unlink(it->first, it->second);
+        evicted->push_back(std::move(it->second.entry.value));
+        map.erase(it);
+        ++evictions;
+      }
+    }
+  };
+
+  uint64_t applied() const { return applied_.load(std::memory_order_acquire); }
+
+  void Store(std::string_view key, HotEntry entry, bool is_fill, uint64_t read_at_applied_lsn = 0) {
+    std::vector<ValuePtr> displaced;  // released after the lock
+    Shard& sh = shards_[ShardOf(key)];
+    std::unique_lock lock(sh.mu);
+    if (is_fill && sh.forgotten_lsn > read_at_applied_lsn) return;
+    const uint64_t applied_lsn = applied();
+    auto it = sh.map.find(key);
+    if (it == sh.map.end()) {
+      if (is_fill && sh.CoveredByPrefixTombstone(key, applied_lsn)) return;
+      it = sh.map.emplace(std::string(key), Node{}).first;
+    } else {
+      if (is_fill) return;
+      sh.Unlink(it->first, it->second);
+      displaced.push_back(std::move(it->second.entry.value));
+    }
+    it->second.entry = std::move(entry);
+    sh.Link(it->first, it->second, applied_lsn);
+    sh.Evict(shard_budget_, &displaced);
+    lock.unlock();
+  }
+
+  const uint64_t shard_budget_;
+  std::atomic<uint64_t> applied_{0};  // the newest LSN passed to on_materialized
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace
+
+std::unique_ptr<HotKeyspace> HotKeyspace::NewMemory() { return std::make_unique<MemoryKeyspace>(); }
+
+std::unique_ptr<HotKeyspace> HotKeyspace::NewCached(uint64_t budget_bytes) {
+  return std::make_unique<CachedKeyspace>(budget_bytes);
+}
+
+}  // namespace savepoint::engine

@@ -1,0 +1,48 @@
+// Engine statistics: a plain struct, also rendered as JSON and as Prometheus text (Engine::stats_json,
+// Engine::stats_prometheus). Latencies in microseconds, from histograms (percentiles, never averages).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace savepoint {
+
+struct LatencySummary {
+  uint64_t count = 0;
+  double p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+};
+
+struct KeyspaceStats {
+  uint32_t id = 0;
+  std::string name;
+  std::string kind;
+  std::string persistence;  // durable, coalesced, volatile
+  std::string residency;    // memory, cached
+  uint64_t keys = 0;        // in memory (cached: the cached subset)
+  uint64_t memory_bytes = 0;
+  uint64_t expiring_keys = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, evictions = 0;
+};
+
+struct Stats {
+  std::vector<KeyspaceStats> keyspaces;
+  uint64_t commits_sync = 0;
+  uint64_t commits_relaxed = 0;
+  uint64_t commits_unlogged = 0;  // volatile / coalesced only
+  uint64_t conflicts = 0;         // commits refused by a precondition
+  uint64_t expired_keys = 0;      // deletes logged by the TTL sweeper
+  uint64_t coalesce_commits = 0;
+  LatencySummary commit_latency_sync;
+  LatencySummary commit_latency_relaxed;
+  LatencySummary fsync_latency;
+  uint64_t wal_records = 0, wal_bytes = 0, wal_syncs = 0;
+  uint64_t last_lsn = 0, durable_lsn = 0, applied_lsn = 0;
+  uint64_t materializer_lag_records = 0;  // last_lsn - applied_lsn
+  uint64_t checkpoints = 0;
+  uint64_t last_checkpoint_micros = 0;  // engine clock time of the last checkpoint
+  double last_checkpoint_ms = 0;        // how long it took
+  uint64_t memory_bytes = 0;            // sum over keyspaces
+};
+
+}  // namespace savepoint
