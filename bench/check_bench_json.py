@@ -15,7 +15,12 @@ REQUIRED = {"workload": str, "threads": int, "ops_per_sec": (int, float), "mb_pe
             "p50_us": (int, float), "p99_us": (int, float), "p999_us": (int, float)}
 # Extra fields some workloads promise.
 EXTRA = {"wal_append_sync": ["syncs", "commits_per_sync"], "wal_append_relaxed": ["syncs"],
-         "fsync_raw": ["write_size"]}
+         "fsync_raw": ["write_size"],
+         "get": ["keys", "memory_bytes_per_key", "rss_bytes_per_key"],
+         "put_relaxed": ["keys", "syncs"],
+         "put_sync": ["keys", "syncs", "commits_per_sync"],
+         "mixed": ["keys"],
+         "recovery": ["keys", "seconds", "replayed"]}
 
 
 def check_line(number, line):
@@ -46,6 +51,15 @@ def check_line(number, line):
     for key in EXTRA.get(obj["workload"], []):
         if not isinstance(obj.get(key), (int, float)):
             errors.append(f"line {number}: {obj['workload']} lacks the numeric field {key!r}")
+    if errors:
+        return errors
+    # Not speed: whether the run measured what it claims to.
+    if obj["workload"] == "get" and obj["memory_bytes_per_key"] <= 0:
+        errors.append(f"line {number}: get reports no memory for its {obj['keys']} keys")
+    if obj["workload"] == "recovery" and obj["replayed"] < obj["keys"]:
+        # The crash must leave the whole tail (one commit per key) to the WAL: open replays at least that.
+        errors.append(f"line {number}: recovery replayed {obj['replayed']} records, fewer than the "
+                      f"{obj['keys']}-record tail")
     return errors
 
 

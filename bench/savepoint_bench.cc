@@ -1,10 +1,15 @@
 // savepoint_bench: throughput and latency of savepoint on real files, in the spirit of RocksDB's db_bench.
 //
-//   savepoint_bench [--workloads=fsync_raw,wal_append_sync] [--threads=1,4,16,64] [--duration=5] [--json]
+//   savepoint_bench [--workloads=get,put_sync] [--threads=1,4,16,64] [--duration=5] [--keys=1000000] [--json]
 //
 // Each (workload, thread count) pair is one run in a fresh directory: a warm-up that is not counted, then a
 // fixed measuring window. Latencies are recorded per thread in log-linear histograms merged after the run,
 // and reported as percentiles: an average hides the fsync stalls that a game server's players feel.
+//
+// Two families of workloads: the log alone (fsync_raw, wal_append_*) and the engine (get, put_*, mixed,
+// recovery). An engine run opens an Engine on its own directory, creates one memory-resident, durable,
+// relaxed keyspace, loads --keys keys "key:%016llu" (20 bytes, like redis-benchmark's key:__rand_int__) with
+// --value_size-byte values, and only then starts the clock.
 //
 // A new workload is a run function plus one row of kWorkloads.
 #include <unistd.h>
@@ -16,7 +21,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,7 +31,14 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/engine_impl.h"  // only for EngineImpl::abandon_for_crash_test (the recovery workload)
+#include "savepoint/engine.h"
 #include "savepoint/file_system.h"
+#include "util/histogram.h"
 #include "wal/wal_writer.h"
 
 namespace savepoint::bench {
@@ -32,60 +46,11 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Nanosecond samples in HdrHistogram's layout: one bucket per value below 2^kSubBits, then 2^kSubBits buckets
-// per power of two, so a reported percentile is within 1/64 (1.6%) of the true sample at any magnitude.
-class Histogram {
- public:
-  void record(uint64_t nanos) {
-    counts_[index(nanos)]++;
-    count_++;
-    max_ = std::max(max_, nanos);
-  }
-  void merge(const Histogram& other) {
-    for (size_t i = 0; i < kBuckets; i++) counts_[i] += other.counts_[i];
-    count_ += other.count_;
-    max_ = std::max(max_, other.max_);
-  }
-  // The smallest bucket top at or below which a fraction `q` of the samples lie (never above the maximum).
-  uint64_t max() const { return max_; }
-  uint64_t percentile(double q) const {
-    if (count_ == 0) return 0;
-    const auto rank =
-        std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_))));
-    uint64_t seen = 0;
-    for (size_t i = 0; i < kBuckets; i++) {
-      seen += counts_[i];
-      if (seen >= rank) return std::min(bucket_top(i), max_);
-    }
-    return max_;
-  }
-
- private:
-  static constexpr int kSubBits = 6;
-  static constexpr uint64_t kSub = 1ull << kSubBits;
-  static constexpr size_t kBuckets = (64 - kSubBits + 1) * kSub;
-
-  static size_t index(uint64_t v) {
-    if (v < kSub) return v;
-    const int shift = std::bit_width(v) - 1 - kSubBits;  // keeps kSubBits + 1 significant bits
-    return static_cast<size_t>(shift + 1) * kSub + static_cast<size_t>((v >> shift) - kSub);
-  }
-  static uint64_t bucket_top(size_t i) {
-    if (i < kSub) return i;
-    const size_t shift = i / kSub - 1;
-    const uint64_t mantissa = kSub + i % kSub;
-    return ((mantissa + 1) << shift) - 1;
-  }
-
-  std::vector<uint64_t> counts_ = std::vector<uint64_t>(kBuckets);
-  uint64_t count_ = 0;
-  uint64_t max_ = 0;
-};
-
 struct Config {
   double duration_s = 5;
   double warmup_s = 0.5;
   size_t value_size = 100;
+  uint64_t keys = 1'000'000;  // engine workloads: resident keys loaded before the clock starts
 };
 
 // What one run measured. `bytes` are payload bytes: MB/s is what the caller got through, not framing.
@@ -167,7 +132,7 @@ Result<Report> RunTimed(const Config& cfg, int threads, const std::function<Resu
   return report;
 }
 
-std::string MakeValue(size_t size) {
+std::string RandomBytes(size_t size) {
   std::string v(size, '\0');
   uint64_t x = 0x9E3779B97F4A7C15ull;
   for (char& c : v) {
@@ -189,7 +154,7 @@ Result<Report> RunFsyncRaw(const Config& cfg, int threads, const std::string& di
     SP_ASSIGN_OR_RETURN(auto f, fs->new_writable_file(JoinPath(dir, "fsync_raw." + std::to_string(t))));
     files.push_back(std::move(f));
   }
-  const std::string block = MakeValue(kWriteSize);
+  const std::string block = RandomBytes(kWriteSize);
   auto write_and_sync = [&](int t) -> Result<uint64_t> {
     WritableFile& f = *files[static_cast<size_t>(t)];
     SP_RETURN_IF_ERROR(f.append(block));
@@ -206,7 +171,7 @@ Result<Report> RunFsyncRaw(const Config& cfg, int threads, const std::string& di
 Result<Report> RunWalAppend(const Config& cfg, int threads, const std::string& dir,
                             wal::Durability durability) {
   SP_ASSIGN_OR_RETURN(auto writer, wal::WalWriter::Open(FileSystem::Default(), dir));
-  const std::string value = MakeValue(cfg.value_size);
+  const std::string value = RandomBytes(cfg.value_size);
   wal::WriterStats opened, closed;
   auto append = [&](int) -> Result<uint64_t> {
     SP_RETURN_IF_ERROR(writer->append(wal::RecordType::kTransaction, value, durability).status());
@@ -234,6 +199,7 @@ struct Workload {
   std::vector<int> default_threads;  // used when --threads is not given
   const char* description;
   std::function<Result<Report>(const Config&, int threads, const std::string& dir)> run;
+  bool one_run = false;  // runs once with default_threads whatever --threads says (recovery: one open)
 };
 
 Result<Report> RunWalAppendRelaxed(const Config& cfg, int threads, const std::string& dir) {
@@ -243,6 +209,304 @@ Result<Report> RunWalAppendSync(const Config& cfg, int threads, const std::strin
   return RunWalAppend(cfg, threads, dir, wal::Durability::kSync);
 }
 
+// ---- engine workloads ----
+
+// The keys of the engine workloads, "key:%016llu" (20 bytes), in one flat buffer so that the measured loop
+// formats and allocates nothing to name a key.
+class KeySet {
+ public:
+  static constexpr size_t kKeyBytes = 20;
+
+  explicit KeySet(uint64_t n) : n_(n), bytes_(n * kKeyBytes, '\0') {
+    char key[32];
+    for (uint64_t i = 0; i < n; i++) {
+      std::snprintf(key, sizeof key, "key:%016llu", static_cast<unsigned long long>(i));
+      std::memcpy(&bytes_[i * kKeyBytes], key, kKeyBytes);
+    }
+  }
+  uint64_t size() const { return n_; }
+  std::string_view operator[](uint64_t i) const { return {bytes_.data() + i * kKeyBytes, kKeyBytes}; }
+
+ private:
+  const uint64_t n_;
+  std::string bytes_;
+};
+
+// SplitMix64: a few nanoseconds per draw, one per thread (on its own cache line).
+class alignas(64) Rng {
+ public:
+  explicit Rng(uint64_t seed = 0) : state_(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, n) by multiply-shift (Lemire), without a division.
+  uint64_t uniform(uint64_t n) {
+    __extension__ using U128 = unsigned __int128;
+    return static_cast<uint64_t>((static_cast<U128>(next()) * n) >> 64);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+std::vector<Rng> MakeRngs(int threads) {
+  std::vector<Rng> rngs;
+  for (int t = 0; t < threads; t++) rngs.emplace_back(static_cast<uint64_t>(t) + 1);
+  return rngs;
+}
+
+// Resident set size from /proc/self/statm. It counts every page the process touched and still maps: the
+// allocator's overhead and free lists included, so it is an upper bound of what the data needs.
+uint64_t ResidentBytes() {
+  unsigned long long size = 0, resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// The engine logs to stderr, warnings and worse only: stdout carries the results (--json lines), and an
+// info line per open would interleave with the table. `extra` also sees every message from info level.
+std::shared_ptr<spdlog::logger> EngineLogger(std::shared_ptr<spdlog::sinks::sink> extra = nullptr) {
+  auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  err->set_level(spdlog::level::warn);
+  std::vector<spdlog::sink_ptr> sinks{err};
+  if (extra != nullptr) sinks.push_back(std::move(extra));
+  auto logger = std::make_shared<spdlog::logger>("savepoint_bench", sinks.begin(), sinks.end());
+  logger->set_level(spdlog::level::info);
+  return logger;
+}
+
+Options EngineOptions(const std::string& run_dir, std::shared_ptr<spdlog::logger> logger = nullptr) {
+  Options options;
+  options.data_dir = JoinPath(run_dir, "engine");
+  options.logger = logger != nullptr ? std::move(logger) : EngineLogger();
+  return options;
+}
+
+struct OpenedEngine {
+  std::unique_ptr<Engine> engine;
+  Keyspace* ks = nullptr;
+};
+
+// Opens the engine and its one keyspace: memory-resident, durable, relaxed by default.
+Result<OpenedEngine> OpenBenchEngine(const Options& options) {
+  SP_ASSIGN_OR_RETURN(auto engine, Engine::open(options));
+  KeyspaceOptions ko;
+  ko.persistence = Persistence::kDurable;
+  ko.residency = Residency::kMemory;
+  ko.durability = Durability::kRelaxed;
+  SP_ASSIGN_OR_RETURN(Keyspace * ks, engine->create_keyspace("bench", ko));
+  return OpenedEngine{std::move(engine), ks};
+}
+
+// Puts every key (each with its own Value, as a server's writes would make them) in transactions of 1000,
+// then waits until RocksDB has them all. Not timed.
+Status LoadKeys(Engine& engine, Keyspace* ks, const KeySet& keys, std::string_view value) {
+  constexpr uint64_t kPerTransaction = 1000;
+  for (uint64_t first = 0; first < keys.size(); first += kPerTransaction) {
+    Transaction txn(Durability::kRelaxed);
+    for (uint64_t i = first; i < std::min(keys.size(), first + kPerTransaction); i++) txn.put(ks, keys[i], value);
+    SP_RETURN_IF_ERROR(engine.commit(txn).status());
+  }
+  return engine.wait_materialized();
+}
+
+// One single-put transaction, as a game server saves one player: a fresh Value per write.
+Result<uint64_t> PutOne(Engine& engine, Keyspace* ks, std::string_view key, std::string_view value,
+                        Durability durability) {
+  Transaction txn(durability);
+  txn.put(ks, key, value);
+  SP_RETURN_IF_ERROR(engine.commit(txn).status());
+  return value.size();
+}
+
+Result<uint64_t> GetOne(Engine& engine, Keyspace* ks, std::string_view key) {
+  SP_ASSIGN_OR_RETURN(Entry e, engine.get(ks, key));
+  return e.value->bytes.size();
+}
+
+// Uniformly random gets over --keys resident keys. Also reports what the keys cost in memory: the engine's
+// own estimate (Stats::memory_bytes) and the growth of the process's RSS across the load (allocator overhead
+// included; RocksDB's memtable is flushed by a checkpoint first so it is mostly the hot store).
+Result<Report> RunGet(const Config& cfg, int threads, const std::string& dir) {
+  const KeySet keys(cfg.keys);
+  const std::string value = RandomBytes(cfg.value_size);
+  SP_ASSIGN_OR_RETURN(OpenedEngine e, OpenBenchEngine(EngineOptions(dir)));
+  const uint64_t rss_before = ResidentBytes();
+  SP_RETURN_IF_ERROR(LoadKeys(*e.engine, e.ks, keys, value));
+  SP_RETURN_IF_ERROR(e.engine->checkpoint());
+  const uint64_t rss_after = ResidentBytes();
+  const Stats loaded = e.engine->stats();
+
+  std::vector<Rng> rngs = MakeRngs(threads);
+  auto get = [&](int t) { return GetOne(*e.engine, e.ks, keys[rngs[static_cast<size_t>(t)].uniform(keys.size())]); };
+  SP_ASSIGN_OR_RETURN(Report r, RunTimed(cfg, threads, get));
+  SP_RETURN_IF_ERROR(e.engine->close());
+  const double n = static_cast<double>(keys.size());
+  r.extra.emplace_back("keys", n);
+  r.extra.emplace_back("value_size", static_cast<double>(cfg.value_size));
+  r.extra.emplace_back("memory_bytes_per_key", static_cast<double>(loaded.memory_bytes) / n);
+  r.extra.emplace_back("rss_bytes_per_key",
+                       rss_after > rss_before ? static_cast<double>(rss_after - rss_before) / n : 0.0);
+  return r;
+}
+
+// Single-put transactions on uniformly random keys among --keys already-loaded ones (overwrites).
+Result<Report> RunPut(const Config& cfg, int threads, const std::string& dir, Durability durability) {
+  const KeySet keys(cfg.keys);
+  const std::string value = RandomBytes(cfg.value_size);
+  SP_ASSIGN_OR_RETURN(OpenedEngine e, OpenBenchEngine(EngineOptions(dir)));
+  SP_RETURN_IF_ERROR(LoadKeys(*e.engine, e.ks, keys, value));
+
+  std::vector<Rng> rngs = MakeRngs(threads);
+  auto put = [&](int t) {
+    return PutOne(*e.engine, e.ks, keys[rngs[static_cast<size_t>(t)].uniform(keys.size())], value, durability);
+  };
+  Stats opened, closed;
+  auto snapshot = [&](bool opening) { (opening ? opened : closed) = e.engine->stats(); };
+  SP_ASSIGN_OR_RETURN(Report r, RunTimed(cfg, threads, put, snapshot));
+  SP_RETURN_IF_ERROR(e.engine->close());  // drains the materializer: not timed
+  const uint64_t syncs = closed.wal_syncs - opened.wal_syncs;
+  r.extra.emplace_back("keys", static_cast<double>(keys.size()));
+  r.extra.emplace_back("value_size", static_cast<double>(cfg.value_size));
+  r.extra.emplace_back("syncs", static_cast<double>(syncs));
+  if (durability == Durability::kSync) {
+    const uint64_t commits = closed.commits_sync - opened.commits_sync;
+    r.extra.emplace_back("commits_per_sync", syncs == 0 ? 0.0 : static_cast<double>(commits) / syncs);
+  }
+  // Records committed but not yet in RocksDB as the window closed: a growing lag means the materializer
+  // cannot keep up with this commit rate (its queue is unbounded).
+  r.extra.emplace_back("materializer_lag", static_cast<double>(closed.materializer_lag_records));
+  return r;
+}
+
+Result<Report> RunPutRelaxed(const Config& cfg, int threads, const std::string& dir) {
+  return RunPut(cfg, threads, dir, Durability::kRelaxed);
+}
+Result<Report> RunPutSync(const Config& cfg, int threads, const std::string& dir) {
+  return RunPut(cfg, threads, dir, Durability::kSync);
+}
+
+// 90% gets, 10% relaxed single-put transactions, on uniformly random keys among --keys loaded ones.
+Result<Report> RunMixed(const Config& cfg, int threads, const std::string& dir) {
+  const KeySet keys(cfg.keys);
+  const std::string value = RandomBytes(cfg.value_size);
+  SP_ASSIGN_OR_RETURN(OpenedEngine e, OpenBenchEngine(EngineOptions(dir)));
+  SP_RETURN_IF_ERROR(LoadKeys(*e.engine, e.ks, keys, value));
+
+  std::vector<Rng> rngs = MakeRngs(threads);
+  auto op = [&](int t) -> Result<uint64_t> {
+    Rng& rng = rngs[static_cast<size_t>(t)];
+    const bool is_put = rng.uniform(10) == 0;
+    const std::string_view key = keys[rng.uniform(keys.size())];
+    return is_put ? PutOne(*e.engine, e.ks, key, value, Durability::kRelaxed) : GetOne(*e.engine, e.ks, key);
+  };
+  Stats opened, closed;
+  auto snapshot = [&](bool opening) { (opening ? opened : closed) = e.engine->stats(); };
+  SP_ASSIGN_OR_RETURN(Report r, RunTimed(cfg, threads, op, snapshot));
+  SP_RETURN_IF_ERROR(e.engine->close());
+  r.extra.emplace_back("keys", static_cast<double>(keys.size()));
+  r.extra.emplace_back("value_size", static_cast<double>(cfg.value_size));
+  r.extra.emplace_back("puts", static_cast<double>(closed.commits_relaxed - opened.commits_relaxed));
+  return r;
+}
+
+// Counts the WAL records the engine says it replayed at open (its "replayed N WAL records" info line): what
+// recovery really did, whatever the LSNs suggest.
+class ReplayCountSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  uint64_t replayed() const { return replayed_.load(); }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const std::string text(msg.payload.data(), msg.payload.size());
+    unsigned long long n = 0;
+    if (const size_t at = text.find("replayed "); at != std::string::npos &&
+                                                  std::sscanf(text.c_str() + at, "replayed %llu WAL records", &n) == 1) {
+      replayed_ += n;
+    }
+  }
+  void flush_() override {}
+
+ private:
+  std::atomic<uint64_t> replayed_{0};
+};
+
+// Recovery after a crash: --keys keys materialised and checkpointed, then a tail of --keys single-put
+// commits that only the WAL holds. The timed part is Engine::open: RocksDB open, WAL replay into RocksDB,
+// loading the hot store. ops_per_sec = records replayed per second of open.
+Result<Report> RunRecovery(const Config& cfg, int threads, const std::string& dir) {
+  const KeySet keys(cfg.keys);
+  const std::string value = RandomBytes(cfg.value_size);
+  Options build = EngineOptions(dir);
+  // No byte of the tail may reach RocksDB's files before the crash, or open would replay less: no automatic
+  // checkpoint, and a memtable large enough for the whole tail (a full memtable is flushed together with the
+  // applied LSN). The reopen below uses the default options.
+  build.checkpoint_wal_bytes = std::numeric_limits<uint64_t>::max();
+  build.checkpoint_interval = std::chrono::hours(24 * 365);
+  build.rocksdb_write_buffer_bytes = 4ull << 30;
+  Stats at_checkpoint, before_crash;
+  {
+    SP_ASSIGN_OR_RETURN(OpenedEngine e, OpenBenchEngine(build));
+    SP_RETURN_IF_ERROR(LoadKeys(*e.engine, e.ks, keys, value));
+    SP_RETURN_IF_ERROR(e.engine->checkpoint());
+    at_checkpoint = e.engine->stats();
+    for (uint64_t i = 0; i < keys.size(); i++) {
+      SP_RETURN_IF_ERROR(PutOne(*e.engine, e.ks, keys[i], value, Durability::kRelaxed).status());
+    }
+    SP_RETURN_IF_ERROR(e.engine->sync());  // the whole tail is in the WAL, durably
+    before_crash = e.engine->stats();
+    // The crash: stop without checkpointing, dropping RocksDB's memtable (the tail that was materialised).
+    // Engine::open returns an EngineImpl; reaching past the public API to abandon it is what the crash tests
+    // do, and a benchmark of recovery needs the same.
+    static_cast<engine::EngineImpl*>(e.engine.get())->abandon_for_crash_test();
+  }
+
+  auto counter = std::make_shared<ReplayCountSink>();
+  counter->set_level(spdlog::level::info);
+  const Options reopen = EngineOptions(dir, EngineLogger(counter));
+  const auto t0 = SteadyClock::now();
+  SP_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::open(reopen));
+  const auto t1 = SteadyClock::now();
+  const Stats after = engine->stats();
+  SP_ASSIGN_OR_RETURN(Keyspace * ks, engine->find_keyspace("bench"));
+  SP_ASSIGN_OR_RETURN(Entry last, engine->get(ks, keys[keys.size() - 1]));
+  if (last.value->bytes != value) return Status::Corruption("recovery: the last key has the wrong value");
+  SP_RETURN_IF_ERROR(engine->close());
+
+  const uint64_t replayed = counter->replayed();
+  if (replayed < keys.size()) {
+    std::fprintf(stderr,
+                 "savepoint_bench: recovery replayed only %llu WAL records, expected at least %llu "
+                 "(applied LSN %llu at the checkpoint, %llu before the crash; last LSN %llu)\n",
+                 static_cast<unsigned long long>(replayed), static_cast<unsigned long long>(keys.size()),
+                 static_cast<unsigned long long>(at_checkpoint.applied_lsn),
+                 static_cast<unsigned long long>(before_crash.applied_lsn),
+                 static_cast<unsigned long long>(before_crash.last_lsn));
+  }
+  Report r;
+  r.ops = replayed;
+  r.seconds = std::chrono::duration<double>(t1 - t0).count();
+  r.bytes = before_crash.wal_bytes - at_checkpoint.wal_bytes;  // the tail's log bytes
+  r.latency.record(static_cast<uint64_t>(std::chrono::nanoseconds(t1 - t0).count()));
+  r.extra.emplace_back("seconds", r.seconds);
+  r.extra.emplace_back("replayed", static_cast<double>(replayed));
+  r.extra.emplace_back("keys", static_cast<double>(keys.size()));
+  r.extra.emplace_back("value_size", static_cast<double>(cfg.value_size));
+  r.extra.emplace_back("checkpoint_lsn", static_cast<double>(at_checkpoint.applied_lsn));
+  r.extra.emplace_back("applied_lsn_before_crash", static_cast<double>(before_crash.applied_lsn));
+  r.extra.emplace_back("last_lsn", static_cast<double>(before_crash.last_lsn));
+  r.extra.emplace_back("applied_lsn_after_open", static_cast<double>(after.applied_lsn));
+  r.extra.emplace_back("resident_keys_after_open",
+                       after.keyspaces.empty() ? 0.0 : static_cast<double>(after.keyspaces.front().keys));
+  return r;
+}
+
 // clang-format off
 const std::vector<Workload>& Workloads() {
   static const std::vector<Workload> kWorkloads = {
@@ -250,6 +514,12 @@ const std::vector<Workload>& Workloads() {
       {"wal_append_relaxed", {1}, "WalWriter appends of value_size bytes, kRelaxed", RunWalAppendRelaxed},
       {"wal_append_sync", {1, 4, 16, 64}, "WalWriter appends of value_size bytes, kSync (group commit)",
        RunWalAppendSync},
+      {"get", {1}, "Engine::get of uniformly random keys among --keys memory-resident ones", RunGet},
+      {"put_relaxed", {1}, "single-put transactions on random keys, kRelaxed", RunPutRelaxed},
+      {"put_sync", {1, 4, 16, 64}, "single-put transactions on random keys, kSync (group commit)", RunPutSync},
+      {"mixed", {1, 2}, "90% get / 10% relaxed single-put transactions on random keys", RunMixed},
+      {"recovery", {1}, "Engine::open after a crash: --keys checkpointed keys + a --keys-record WAL tail",
+       RunRecovery, /*one_run=*/true},
   };
   return kWorkloads;
 }
@@ -311,7 +581,7 @@ void PrintTableHeader() {
 void PrintTableRow(const Row& row) {
   std::string notes;
   for (const auto& [key, value] : row.extra) {
-    if (key == "duration_s" || key == "value_size") continue;  // in the banner
+    if (key == "duration_s" || key == "value_size" || key == "keys") continue;  // in the banner
     notes += (notes.empty() ? "" : " ") + key + "=" + FormatNumber(value);
   }
   std::printf("%-20s %7d %12.0f %9.2f %10.2f %10.2f %10.2f  %s\n", row.workload.c_str(), row.threads,
@@ -359,14 +629,20 @@ int Main(int argc, char** argv) {
   app.add_option("--duration", cfg.duration_s, "seconds measured per run")->check(CLI::PositiveNumber);
   app.add_option("--warmup", cfg.warmup_s, "seconds run before measuring, not counted")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--value_size", cfg.value_size, "payload bytes per WAL record")
+  app.add_option("--value_size", cfg.value_size, "payload bytes per WAL record / engine value")
       ->check(CLI::Range(0, 1 << 24));
+  CLI::Option* keys_option =
+      app.add_option("--keys", cfg.keys, "keys loaded by the engine workloads (default 1000000; --quick: 100000)")
+          ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
   app.add_option("--dir", dir, "where runs write (default: a temp dir under /tmp, removed at exit)");
   app.add_flag("--json", json, "one JSON object per line per run instead of a table");
-  app.add_flag("--quick", quick, "same as --duration=1 (for the test suite)");
+  app.add_flag("--quick", quick, "same as --duration=1 --keys=100000 (for the test suite)");
   app.add_flag("--list", list, "list the workloads and exit");
   CLI11_PARSE(app, argc, argv);
-  if (quick) cfg.duration_s = 1;
+  if (quick) {
+    cfg.duration_s = 1;
+    if (keys_option->count() == 0) cfg.keys = 100'000;
+  }
 
   if (list) {
     for (const Workload& w : Workloads()) {
@@ -393,14 +669,15 @@ int Main(int argc, char** argv) {
     return 1;
   }
   if (!json) {
-    std::printf("savepoint_bench: %.1f s per run after %.1f s warm-up, value_size=%zu, dir=%s, %u CPUs\n",
-                cfg.duration_s, cfg.warmup_s, cfg.value_size, (*bench_dir)->path().c_str(),
-                std::thread::hardware_concurrency());
+    std::printf(
+        "savepoint_bench: %.1f s per run after %.1f s warm-up, value_size=%zu, keys=%llu, dir=%s, %u CPUs\n",
+        cfg.duration_s, cfg.warmup_s, cfg.value_size, static_cast<unsigned long long>(cfg.keys),
+        (*bench_dir)->path().c_str(), std::thread::hardware_concurrency());
     PrintTableHeader();
   }
   int failures = 0;
   for (const Workload* w : selected) {
-    for (int threads : thread_counts.empty() ? w->default_threads : thread_counts) {
+    for (int threads : thread_counts.empty() || w->one_run ? w->default_threads : thread_counts) {
       // A fresh directory per run, removed afterwards: a relaxed run can write gigabytes.
       const std::string run_dir =
           JoinPath((*bench_dir)->path(), std::string(w->name) + "-" + std::to_string(threads));

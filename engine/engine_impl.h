@@ -136,7 +136,10 @@ class EngineImpl final : public Engine {
                              HotEntry* out);
   Status check_key(std::string_view key) const;
   Result<Keyspace*> live(Keyspace* ks) const;
-  Status catalog_change(CatalogOp op, const KeyspaceDef& def);  // REQUIRES: commit_mu_ held
+  // A catalog change is logged (sync), then applied to the in-memory catalog by the caller, then handed to
+  // the materializer, in that order: the materializer creates the column family on the installed keyspace.
+  Result<uint64_t> log_catalog_change(CatalogOp op, const KeyspaceDef& def);     // REQUIRES: commit_mu_ held
+  void enqueue_catalog_change(uint64_t lsn, CatalogOp op, const KeyspaceDef& def);  // REQUIRES: commit_mu_ held
   // Reads the key from RocksDB (cached keyspaces on a miss). NotFound when absent.
   Result<HotEntry> read_materialized(Keyspace* ks, std::string_view key);
 

@@ -367,18 +367,20 @@ Result<std::string> EngineImpl::merge_patch(Keyspace* ks, std::string_view key, 
 
 // --- keyspaces: catalog changes are logged with sync durability, under the sequencer ---
 
-Status EngineImpl::catalog_change(CatalogOp op, const KeyspaceDef& def) {
+Result<uint64_t> EngineImpl::log_catalog_change(CatalogOp op, const KeyspaceDef& def) {
   std::string payload;
   EncodeCatalogChange(op, def, &payload);
-  auto a = wal_->append(wal::RecordType::kCatalogChange, payload, wal::Durability::kSync);
-  if (!a.ok()) return a.status();
+  SP_ASSIGN_OR_RETURN(wal::Appended a, wal_->append(wal::RecordType::kCatalogChange, payload, wal::Durability::kSync));
+  return a.lsn;
+}
+
+void EngineImpl::enqueue_catalog_change(uint64_t lsn, CatalogOp op, const KeyspaceDef& def) {
   MaterializeItem item;
-  item.lsn = a->lsn;
+  item.lsn = lsn;
   item.type = wal::RecordType::kCatalogChange;
   item.catalog_op = op;
   item.def = def;
   enqueue(std::move(item));
-  return Status::OK();
 }
 
 Result<Keyspace*> EngineImpl::create_keyspace(std::string_view name, const KeyspaceOptions& requested) {
@@ -420,9 +422,12 @@ Result<Keyspace*> EngineImpl::create_keyspace(std::string_view name, const Keysp
       // Log the dirty keys first so nothing of the old class is left behind unlogged.
       existing->next_coalesce_micros = 0;
     }
-    SP_RETURN_IF_ERROR(catalog_change(CatalogOp::kAlter, def));
-    std::unique_lock<std::shared_mutex> cl(catalog_mu_);
-    existing->def = def;
+    SP_ASSIGN_OR_RETURN(const uint64_t lsn, log_catalog_change(CatalogOp::kAlter, def));
+    {
+      std::unique_lock<std::shared_mutex> cl(catalog_mu_);
+      existing->def = def;
+    }
+    enqueue_catalog_change(lsn, CatalogOp::kAlter, def);
     return existing;
   }
   KeyspaceDef def;
@@ -430,11 +435,16 @@ Result<Keyspace*> EngineImpl::create_keyspace(std::string_view name, const Keysp
   def.name = std::string(name);
   def.options = options;
   def.created_lsn = wal_->last_lsn() + 1;  // every WAL append happens under commit_mu_
-  SP_RETURN_IF_ERROR(catalog_change(CatalogOp::kCreate, def));
-  std::unique_lock<std::shared_mutex> cl(catalog_mu_);
-  Keyspace* ks = install_keyspace(def);
+  SP_ASSIGN_OR_RETURN(const uint64_t lsn, log_catalog_change(CatalogOp::kCreate, def));
+  Keyspace* ks;
+  {
+    // Installed before the materializer sees the change: it creates the column family on this object.
+    std::unique_lock<std::shared_mutex> cl(catalog_mu_);
+    ks = install_keyspace(def);
+  }
   ks->next_coalesce_micros =
       clock_->now_micros() + static_cast<uint64_t>(options.coalesce_interval.count()) * 1000;
+  enqueue_catalog_change(lsn, CatalogOp::kCreate, def);
   return ks;
 }
 
@@ -447,13 +457,14 @@ Status EngineImpl::drop_keyspace(std::string_view name) {
     if (auto it = by_name_.find(name); it != by_name_.end()) ks = it->second;
   }
   if (ks == nullptr) return Status::NotFound("no keyspace \"" + std::string(name) + "\"");
-  SP_RETURN_IF_ERROR(catalog_change(CatalogOp::kDrop, ks->def));
+  SP_ASSIGN_OR_RETURN(const uint64_t lsn, log_catalog_change(CatalogOp::kDrop, ks->def));
   {
     std::unique_lock<std::shared_mutex> cl(catalog_mu_);
     ks->dropped = true;
     by_name_.erase(ks->def.name);
     by_id_.erase(ks->def.id);
   }
+  enqueue_catalog_change(lsn, CatalogOp::kDrop, ks->def);
   ks->hot->clear();
   ks->dirty_keys.clear();
   ks->dirty_prefixes.clear();

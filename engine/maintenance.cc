@@ -80,8 +80,12 @@ Status EngineImpl::coalesce(bool all) {
     std::lock_guard<std::mutex> lock(commit_mu_);
     if (closing_ || ks->dropped) return Status::OK();
     const uint64_t now = clock_->now_micros();
-    if (ks->dirty_keys.empty() && ks->dirty_prefixes.empty()) continue;
     if (!all && now < ks->next_coalesce_micros) continue;
+    if (ks->dirty_keys.empty() && ks->dirty_prefixes.empty()) {
+      // A fixed cadence: an interval with nothing to log still starts the next one.
+      ks->next_coalesce_micros = now + static_cast<uint64_t>(ks->def.options.coalesce_interval.count()) * 1000;
+      continue;
+    }
     // The latest state of every dirty key, prefix deletions first (docs/recovery.md).
     auto effects = std::make_shared<std::vector<Effect>>();
     for (const std::string& prefix : ks->dirty_prefixes) {

@@ -101,9 +101,14 @@ Status EngineImpl::apply_to_rocksdb(const std::vector<MaterializeItem>& items) {
       {
         std::shared_lock<std::shared_mutex> lock(catalog_mu_);
         auto it = by_id_.find(e.keyspace_id);
-        if (it != by_id_.end()) cf = it->second->cf;
+        if (it == by_id_.end()) continue;  // dropped since: its family goes with it
+        cf = it->second->cf;
       }
-      if (cf == nullptr) continue;  // dropped later in the log, or volatile
+      if (cf == nullptr) {
+        // Effects are only logged for keyspaces with a family, created by their (earlier) catalog change.
+        return Status::Corruption("LSN " + std::to_string(item.lsn) + " writes keyspace id " +
+                                  std::to_string(e.keyspace_id) + ", which has no column family");
+      }
       switch (e.kind) {
         case EffectKind::kPut: {
           std::string row;

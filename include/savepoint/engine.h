@@ -71,7 +71,8 @@ class Transaction {
   void require_present(Keyspace* ks, std::string_view key);
   void require_value(Keyspace* ks, std::string_view key, std::string_view bytes);  // compare-and-set
 
-  // Raises the durability of this commit above its keyspaces' defaults (a trade commits kSync).
+  // Raises the durability of this commit above the defaults of the keyspaces it writes (a trade commits
+  // kSync). It never lowers them: a commit writing a kSync keyspace is always kSync.
   void set_durability(Durability d) { durability_ = d; }
   Durability durability() const { return durability_; }
   bool empty() const { return ops_.empty(); }

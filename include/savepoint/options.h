@@ -18,7 +18,8 @@ class FileSystem;
 
 // How long a commit waits before it is acknowledged.
 enum class Durability : uint8_t {
-  kDefault = 0,  // the keyspace's default (for a transaction: the strongest default among its keyspaces)
+  kDefault = 0,  // the keyspace's default (for a transaction: the strongest default among the keyspaces it
+                 // writes; a removal of an absent key writes nothing)
   kRelaxed,      // after the in-memory append; durable within Options::sync_interval
   kSync,         // after fdatasync (group commit)
 };
