@@ -367,5 +367,107 @@ TEST_F(EngineTest, RestorePointsCheckpointsAndStats) {
   EXPECT_FALSE(std::filesystem::is_empty(dir_.path() + "/archive/wal"));
 }
 
+TEST_F(EngineTest, CachedKeyspacesShareOneBudget) {
+  auto o = MakeOptions();
+  o.cached_memory_budget = 1 << 20;
+  auto e = Open(o);
+  KeyspaceOptions ko;
+  ko.residency = Residency::kCached;
+  ko.cache_bytes = 600 << 10;
+  ASSERT_TRUE(e->create_keyspace("a", ko).ok());
+  auto b = e->create_keyspace("b", ko);
+  EXPECT_TRUE(b.status().IsInvalidArgument()) << b.status().ToString();
+  ko.cache_bytes = 400 << 10;
+  EXPECT_TRUE(e->create_keyspace("b", ko).ok());
+}
+
+// A full disk: commits are refused with NoSpace while it lasts, nothing acknowledged is lost, and the
+// engine works again once space returns.
+TEST_F(EngineTest, FullDiskRefusesCommitsAndLosesNothing) {
+  auto mem = NewMemFileSystem();
+  FaultInjectionFileSystem fs(mem.get());
+  auto o = MakeOptions();
+  o.file_system = &fs;
+  std::vector<std::string> acked;
+  {
+    auto e = Open(o);
+    auto ks = *e->create_keyspace("kv");
+    for (int i = 0; i < 20; i++) {
+      Transaction t(Durability::kSync);
+      t.put(ks, "before" + std::to_string(i), "v");
+      ASSERT_TRUE(e->commit(t).ok());
+      acked.push_back("before" + std::to_string(i));
+    }
+    fs.set_space_limit(1);  // the disk is full now
+    Status refused;
+    for (int i = 0; i < 2000 && refused.ok(); i++) {
+      Transaction t;
+      t.put(ks, "during" + std::to_string(i), "v");
+      auto r = e->commit(t);
+      refused = r.status();
+      if (r.ok()) {
+        acked.push_back("during" + std::to_string(i));  // accepted before the writer hit the full disk
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    }
+    ASSERT_TRUE(refused.IsNoSpace()) << refused.ToString();
+    fs.clear_faults();
+    Status ok_again = Status::NoSpace("not yet");
+    for (int i = 0; i < 5000 && !ok_again.ok(); i++) {
+      Transaction t(Durability::kSync);
+      t.put(ks, "after", "v");
+      ok_again = e->commit(t).status();
+      if (!ok_again.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(ok_again.ok()) << ok_again.ToString();
+    acked.push_back("after");
+    ASSERT_TRUE(e->close().ok());
+  }
+  auto e = Open(o);
+  auto ks = *e->find_keyspace("kv");
+  for (const std::string& k : acked) EXPECT_EQ(Get(e.get(), ks, k), "v") << k;
+}
+
+// Damage in the middle of the WAL (not a torn tail) fails the open with the file, the offset and the
+// salvage command, and changes nothing.
+TEST_F(EngineTest, CorruptWalMiddleFailsOpenNamingFileOffsetAndSalvage) {
+  auto mem = NewMemFileSystem();
+  FaultInjectionFileSystem fs(mem.get());
+  auto o = MakeOptions();
+  o.file_system = &fs;
+  o.wal_segment_size = 4096;
+  {
+    auto e = Open(o);
+    auto ks = *e->create_keyspace("kv");
+    for (int i = 0; i < 100; i++) {
+      Transaction t(Durability::kSync);
+      t.put(ks, "k" + std::to_string(i), std::string(100, 'x'));
+      ASSERT_TRUE(e->commit(t).ok());
+    }
+    // A crash: RocksDB keeps nothing of this, the WAL must be replayed.
+    fs.cut_power();
+    static_cast<engine::EngineImpl*>(e.get())->abandon_for_crash_test();
+    ASSERT_TRUE(fs.restart().ok());
+  }
+  const std::string wal_dir = o.data_dir + "/wal";
+  auto names = mem->list_dir(wal_dir);
+  ASSERT_TRUE(names.ok());
+  ASSERT_GT(names->size(), 2u);
+  const std::string victim = wal_dir + "/" + (*names)[1];
+  std::string bytes;
+  ASSERT_TRUE(mem->read_file(victim, &bytes).ok());
+  bytes[200] ^= 0x08;
+  {
+    auto f = mem->new_writable_file(victim);
+    ASSERT_TRUE((*f)->append(bytes).ok());
+  }
+  auto e = Engine::open(o);
+  ASSERT_FALSE(e.ok());
+  EXPECT_TRUE(e.status().IsCorruption()) << e.status().ToString();
+  EXPECT_NE(e.status().message().find((*names)[1]), std::string::npos) << e.status().ToString();
+  EXPECT_NE(e.status().message().find("offset"), std::string::npos);
+  EXPECT_NE(e.status().message().find("savepoint wal salvage"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace savepoint

@@ -430,6 +430,19 @@ Result<Keyspace*> EngineImpl::create_keyspace(std::string_view name, const Keysp
     enqueue_catalog_change(lsn, CatalogOp::kAlter, def);
     return existing;
   }
+  if (options.residency == Residency::kCached) {
+    uint64_t committed = 0;
+    std::shared_lock<std::shared_mutex> cl(catalog_mu_);
+    for (auto& [n, k] : by_name_) {
+      if (k->def.options.residency == Residency::kCached) committed += k->def.options.cache_bytes;
+    }
+    if (committed + options.cache_bytes > options_.cached_memory_budget) {
+      return Status::InvalidArgument("cached keyspace "" + std::string(name) + "" needs " +
+                                     std::to_string(options.cache_bytes) + " bytes but only " +
+                                     std::to_string(options_.cached_memory_budget - std::min(committed, options_.cached_memory_budget)) +
+                                     " of Options::cached_memory_budget are left");
+    }
+  }
   KeyspaceDef def;
   def.id = next_keyspace_id_++;
   def.name = std::string(name);

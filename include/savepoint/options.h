@@ -73,6 +73,9 @@ struct Options {
   uint64_t checkpoint_wal_bytes = 256ull << 20;
   // ...or this long after the last one, if anything was written. Default: 5 min.
   std::chrono::milliseconds checkpoint_interval = std::chrono::minutes(5);
+  // The most memory all cached keyspaces together may be given (the sum of their cache_bytes); creating
+  // one beyond it is refused. Default: 1 GiB.
+  uint64_t cached_memory_budget = 1ull << 30;
   // How often the TTL sweeper looks for expired keys. Default: 100 ms.
   std::chrono::milliseconds ttl_sweep_interval = std::chrono::milliseconds(100);
 
