@@ -57,6 +57,8 @@ class Keyspace {
 
 namespace engine {
 
+class StagingContext;
+
 // One record for the materializer, in LSN order.
 struct MaterializeItem {
   uint64_t lsn = 0;
@@ -108,6 +110,8 @@ class EngineImpl final : public Engine {
   void abandon_for_crash_test();
 
  private:
+  friend class StagingContext;
+
   // --- open / recovery (engine_open.cc) ---
   Status open_rocksdb();
   Status load_catalog();

@@ -179,7 +179,7 @@ Status EngineImpl::replay_wal() {
   };
   wal::Record r;
   while ((*reader)->next(&r)) {
-    replayed++;
+    if (r.type == wal::RecordType::kTransaction || r.type == wal::RecordType::kCatalogChange) replayed++;
     if (r.type == wal::RecordType::kTransaction) {
       auto effects = std::make_shared<std::vector<Effect>>();
       Status s = DecodeEffects(r.payload, effects.get());
@@ -220,7 +220,7 @@ Status EngineImpl::replay_wal() {
                                            " (`savepoint wal salvage` copies what can be read)");
   }
   SP_RETURN_IF_ERROR(flush());
-  if (replayed > 0) log_->info("savepoint: replayed {} WAL records of {}", replayed, options_.data_dir);
+  if (replayed > 0) log_->info("savepoint: replayed {} WAL records into {}", replayed, options_.data_dir);
   return Status::OK();
 }
 
@@ -280,7 +280,8 @@ Status EngineImpl::open() {
   }
   SP_RETURN_IF_ERROR(replay_wal());
   SP_RETURN_IF_ERROR(load_hot_stores());
-  enqueued_lsn_ = wal_->last_lsn();
+  // Everything replayed is applied; later records (restore points, checkpoint markers) need no materialising.
+  enqueued_lsn_ = applied_lsn_.load();
   wal_bytes_at_checkpoint_ = 0;
 
   const uint64_t now = clock_->now_micros();
@@ -352,8 +353,9 @@ void EngineImpl::abandon_for_crash_test() {
     std::lock_guard<std::mutex> lock(mat_mu_);
     mat_abandon_ = true;
   }
-  (void)stop_threads();
+  // Close the WAL first: it answers the materializer if it is waiting for a sync that will never come.
   if (wal_ != nullptr) (void)wal_->close();
+  (void)stop_threads();
   release_resources();  // RocksDB closes without flushing: its memtables are lost, as in a crash
 }
 

@@ -12,32 +12,34 @@ namespace savepoint {
 
 // --- Transaction builders ---
 
+Transaction::Op& Transaction::add(Op::Kind kind, Keyspace* ks, std::string_view key) {
+  Op& op = ops_.emplace_back();
+  op.kind = kind;
+  op.ks = ks;
+  op.key = std::string(key);
+  return op;
+}
 void Transaction::put(Keyspace* ks, std::string_view key, ValuePtr value, uint64_t expire_at_micros) {
-  ops_.push_back({Op::Kind::kPut, ks, std::string(key), std::move(value), expire_at_micros, nullptr});
+  Op& op = add(Op::Kind::kPut, ks, key);
+  op.value = std::move(value);
+  op.number = expire_at_micros;
 }
 void Transaction::put(Keyspace* ks, std::string_view key, std::string_view bytes, uint64_t expire_at_micros) {
   put(ks, key, MakeValue(std::string(bytes)), expire_at_micros);
 }
-void Transaction::remove(Keyspace* ks, std::string_view key) {
-  ops_.push_back({Op::Kind::kRemove, ks, std::string(key), nullptr, 0, nullptr});
-}
-void Transaction::remove_prefix(Keyspace* ks, std::string_view prefix) {
-  ops_.push_back({Op::Kind::kRemovePrefix, ks, std::string(prefix), nullptr, 0, nullptr});
-}
+void Transaction::remove(Keyspace* ks, std::string_view key) { add(Op::Kind::kRemove, ks, key); }
+void Transaction::remove_prefix(Keyspace* ks, std::string_view prefix) { add(Op::Kind::kRemovePrefix, ks, prefix); }
 void Transaction::update(Keyspace* ks, std::string_view key, UpdateFn fn) {
-  ops_.push_back({Op::Kind::kUpdate, ks, std::string(key), nullptr, 0, std::move(fn)});
+  add(Op::Kind::kUpdate, ks, key).fn = std::move(fn);
 }
+void Transaction::apply(ApplyFn fn) { add(Op::Kind::kApply, nullptr, "").apply = std::move(fn); }
 void Transaction::require_version(Keyspace* ks, std::string_view key, uint64_t version) {
-  ops_.push_back({Op::Kind::kRequireVersion, ks, std::string(key), nullptr, version, nullptr});
+  add(Op::Kind::kRequireVersion, ks, key).number = version;
 }
-void Transaction::require_absent(Keyspace* ks, std::string_view key) {
-  ops_.push_back({Op::Kind::kRequireAbsent, ks, std::string(key), nullptr, 0, nullptr});
-}
-void Transaction::require_present(Keyspace* ks, std::string_view key) {
-  ops_.push_back({Op::Kind::kRequirePresent, ks, std::string(key), nullptr, 0, nullptr});
-}
+void Transaction::require_absent(Keyspace* ks, std::string_view key) { add(Op::Kind::kRequireAbsent, ks, key); }
+void Transaction::require_present(Keyspace* ks, std::string_view key) { add(Op::Kind::kRequirePresent, ks, key); }
 void Transaction::require_value(Keyspace* ks, std::string_view key, std::string_view bytes) {
-  ops_.push_back({Op::Kind::kRequireValue, ks, std::string(key), MakeValue(std::string(bytes)), 0, nullptr});
+  add(Op::Kind::kRequireValue, ks, key).value = MakeValue(std::string(bytes));
 }
 
 namespace engine {
@@ -119,9 +121,56 @@ Result<bool> EngineImpl::current_entry(const std::vector<Staged>& staged, Keyspa
   return true;
 }
 
+// The CommitContext of an apply function: reads through the commit's staged writes, stages its writes.
+class StagingContext final : public CommitContext {
+ public:
+  StagingContext(EngineImpl* engine, std::vector<EngineImpl::Staged>* staged, uint64_t now)
+      : engine_(engine), staged_(staged), now_(now) {}
+  uint64_t now_micros() const override { return now_; }
+  Result<Entry> get(Keyspace* ks, std::string_view key) override {
+    SP_RETURN_IF_ERROR(check(ks, key));
+    HotEntry cur;
+    SP_ASSIGN_OR_RETURN(const bool present, engine_->current_entry(*staged_, ks, key, now_, &cur));
+    if (!present) return Status::NotFound("no such key");
+    return Entry{cur.value, cur.version, cur.expire_at_micros};
+  }
+  Status put(Keyspace* ks, std::string_view key, ValuePtr value, uint64_t expire_at_micros) override {
+    SP_RETURN_IF_ERROR(check(ks, key));
+    if (value == nullptr) return Status::InvalidArgument("null value");
+    if (value->bytes.size() > kMaxValueBytes) return Status::InvalidArgument("value exceeds the value limit");
+    staged_->push_back({ks, EffectKind::kPut, std::string(key), std::move(value), expire_at_micros});
+    return Status::OK();
+  }
+  Status remove(Keyspace* ks, std::string_view key) override {
+    SP_RETURN_IF_ERROR(check(ks, key));
+    HotEntry cur;
+    SP_ASSIGN_OR_RETURN(const bool present, engine_->current_entry(*staged_, ks, key, now_, &cur));
+    if (present) staged_->push_back({ks, EffectKind::kDelete, std::string(key), nullptr, 0});
+    return Status::OK();
+  }
+  Status remove_prefix(Keyspace* ks, std::string_view prefix) override {
+    SP_RETURN_IF_ERROR(engine_->live(ks).status());
+    staged_->push_back({ks, EffectKind::kDeletePrefix, std::string(prefix), nullptr, 0});
+    return Status::OK();
+  }
+
+ private:
+  Status check(Keyspace* ks, std::string_view key) const {
+    SP_RETURN_IF_ERROR(engine_->live(ks).status());
+    return engine_->check_key(key);
+  }
+  EngineImpl* const engine_;
+  std::vector<EngineImpl::Staged>* const staged_;
+  const uint64_t now_;
+};
+
 Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
   const auto start = std::chrono::steady_clock::now();
   for (const Transaction::Op& op : txn.ops()) {
+    if (op.kind == Transaction::Op::Kind::kApply) {
+      if (!op.apply) return Status::InvalidArgument("empty apply function");
+      continue;
+    }
     if (op.ks == nullptr) return Status::InvalidArgument("transaction op without a keyspace");
     SP_RETURN_IF_ERROR(check_key(op.kind == Transaction::Op::Kind::kRemovePrefix && op.key.empty() ? "x" : op.key)
                            .WithContext(op.ks->def.name));
@@ -137,7 +186,9 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
 
   std::unique_lock<std::mutex> lock(commit_mu_);
   if (closing_) return Status::InvalidArgument("commit on a closed engine");
-  for (const Transaction::Op& op : txn.ops()) SP_RETURN_IF_ERROR(live(op.ks).status());
+  for (const Transaction::Op& op : txn.ops()) {
+    if (op.kind != Transaction::Op::Kind::kApply) SP_RETURN_IF_ERROR(live(op.ks).status());
+  }
   const uint64_t now = clock_->now_micros();
   std::vector<Staged> staged;
 
@@ -203,6 +254,11 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
         } else if (m.kind == Mutation::Kind::kRemove && present) {
           staged.push_back({op.ks, EffectKind::kDelete, op.key, nullptr, 0});
         }
+        break;
+      }
+      case Transaction::Op::Kind::kApply: {
+        StagingContext ctx(this, &staged, now);
+        SP_RETURN_IF_ERROR(op.apply(ctx));
         break;
       }
       default:

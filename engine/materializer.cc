@@ -72,7 +72,9 @@ Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
   batch.Put(meta_cf_, "applied_lsn", applied);
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
-  return FromRocks(db_->Write(wo, &batch), "materialising catalog change at LSN " + std::to_string(item.lsn));
+  Status s = FromRocks(db_->Write(wo, &batch), "materialising catalog change at LSN " + std::to_string(item.lsn));
+  if (s.ok()) applied_lsn_.store(item.lsn, std::memory_order_release);
+  return s;
 }
 
 Status EngineImpl::apply_to_rocksdb(const std::vector<MaterializeItem>& items) {
@@ -86,6 +88,7 @@ Status EngineImpl::apply_to_rocksdb(const std::vector<MaterializeItem>& items) {
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
     Status s = FromRocks(db_->Write(wo, &batch), "materialising up to LSN " + std::to_string(last));
+    if (s.ok()) applied_lsn_.store(last, std::memory_order_release);
     batch.Clear();
     last = 0;
     return s;

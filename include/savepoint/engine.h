@@ -51,6 +51,24 @@ struct Mutation {
 // Must be quick and must not call back into the engine.
 using UpdateFn = std::function<Result<Mutation>(const Entry* current, uint64_t now_micros)>;
 
+// What an apply function (Transaction::apply) sees of the commit being evaluated: reads answer with the
+// commit's own earlier writes included; writes join the commit. Valid only during the call.
+class CommitContext {
+ public:
+  virtual ~CommitContext() = default;
+  virtual uint64_t now_micros() const = 0;
+  // NotFound when absent or expired.
+  virtual Result<Entry> get(Keyspace* ks, std::string_view key) = 0;
+  virtual Status put(Keyspace* ks, std::string_view key, ValuePtr value, uint64_t expire_at_micros = 0) = 0;
+  virtual Status remove(Keyspace* ks, std::string_view key) = 0;
+  virtual Status remove_prefix(Keyspace* ks, std::string_view prefix) = 0;
+};
+
+// Runs inside the commit sequencer, in order with the transaction's other operations; may read and write
+// any keyspaces (a registry keeps its secondary indexes this way). A non-OK status aborts the whole
+// transaction, changing nothing. Must be quick and must not call back into the engine.
+using ApplyFn = std::function<Status(CommitContext& ctx)>;
+
 // A set of writes and preconditions committed atomically by Engine::commit. Not thread-safe; reusable after
 // commit (it is left unchanged).
 class Transaction {
@@ -64,6 +82,8 @@ class Transaction {
   void remove_prefix(Keyspace* ks, std::string_view prefix);
   // Read-modify-write of one key, evaluated in order with the other operations.
   void update(Keyspace* ks, std::string_view key, UpdateFn fn);
+  // Read-modify-write of any keys (see ApplyFn).
+  void apply(ApplyFn fn);
 
   // Preconditions, checked atomically before any write; a failed one is Conflict and changes nothing.
   void require_version(Keyspace* ks, std::string_view key, uint64_t version);  // 0 = absent (WATCH)
@@ -78,18 +98,21 @@ class Transaction {
   bool empty() const { return ops_.empty(); }
 
   struct Op {
-    enum class Kind : uint8_t { kPut, kRemove, kRemovePrefix, kUpdate, kRequireVersion, kRequireAbsent,
+    enum class Kind : uint8_t { kPut, kRemove, kRemovePrefix, kUpdate, kApply, kRequireVersion, kRequireAbsent,
                                 kRequirePresent, kRequireValue };
-    Kind kind;
-    Keyspace* ks;
+    Kind kind = Kind::kPut;
+    Keyspace* ks = nullptr;
     std::string key;
     ValuePtr value;
     uint64_t number = 0;  // expire_at for kPut, version for kRequireVersion
     UpdateFn fn;
+    ApplyFn apply;
   };
   const std::vector<Op>& ops() const { return ops_; }
 
  private:
+  Op& add(Op::Kind kind, Keyspace* ks, std::string_view key);
+
   Durability durability_;
   std::vector<Op> ops_;
 };
