@@ -50,6 +50,10 @@ class Keyspace {
   std::vector<std::string> dirty_prefixes;
   uint64_t next_coalesce_micros = 0;
 
+  // Set by Engine::set_decoder; read on cache misses.
+  std::mutex decoder_mu;
+  std::shared_ptr<const Engine::Decoder> decoder;  // GUARDED_BY(decoder_mu)
+
   bool logged() const { return def.options.persistence == Persistence::kDurable; }
   bool coalesced() const { return def.options.persistence == Persistence::kCoalesced; }
   bool is_volatile() const { return def.options.persistence == Persistence::kVolatile; }
@@ -80,6 +84,7 @@ class EngineImpl final : public Engine {
   Result<Keyspace*> find_keyspace(std::string_view name) override;
   Status drop_keyspace(std::string_view name) override;
   std::vector<KeyspaceInfo> keyspaces() override;
+  Status set_decoder(Keyspace* ks, Decoder decoder) override;
 
   Result<CommitInfo> commit(const Transaction& txn) override;
   Result<int64_t> increment(Keyspace* ks, std::string_view key, int64_t delta, Durability durability) override;

@@ -17,9 +17,51 @@ Result<HotEntry> EngineImpl::read_materialized(Keyspace* ks, std::string_view ke
   uint64_t expire_at = 0;
   std::string_view value;
   SP_RETURN_IF_ERROR(DecodeRow(row, &expire_at, &value).WithContext("keyspace " + ks->def.name));
-  HotEntry e{MakeValue(std::string(value)), next_version_.fetch_add(1), expire_at, 0};
+  std::shared_ptr<const Decoder> decoder;
+  {
+    std::lock_guard<std::mutex> lock(ks->decoder_mu);
+    decoder = ks->decoder;
+  }
+  std::shared_ptr<const void> decoded;
+  if (decoder != nullptr) {
+    auto d = (*decoder)(value);
+    if (!d.ok()) return d.status().WithContext("decoding " + ks->def.name + " key " + rocksdb::Slice(key).ToString(true));
+    decoded = std::move(d).value();
+  }
+  HotEntry e{MakeValue(std::string(value), std::move(decoded)), next_version_.fetch_add(1), expire_at, 0};
   ks->hot->fill(key, e, read_at);
   return e;
+}
+
+Status EngineImpl::set_decoder(Keyspace* ks, Decoder decoder) {
+  SP_RETURN_IF_ERROR(live(ks).status());
+  auto shared = std::make_shared<const Decoder>(std::move(decoder));
+  std::lock_guard<std::mutex> commit_lock(commit_mu_);  // no write may slip between the decode and the swap
+  if (!ks->hot->cached()) {
+    std::vector<std::pair<std::string, HotEntry>> decoded;
+    Status failed;
+    // Every value, even one already carrying an object: it may be of another type (a keyspace reopened by a
+    // registry of a different value type must fail here, not misread).
+    ks->hot->scan("", "", 0, [&](std::string_view key, const Entry& e) {
+      auto d = (*shared)(e.value->bytes);
+      if (!d.ok()) {
+        failed = d.status().WithContext("decoding " + ks->def.name + " key " + rocksdb::Slice(key).ToString(true));
+        return false;
+      }
+      decoded.emplace_back(std::string(key), HotEntry{MakeValue(e.value->bytes, std::move(d).value()), e.version,
+                                                      e.expire_at_micros, 0});
+      return true;
+    });
+    SP_RETURN_IF_ERROR(failed);
+    for (auto& [key, entry] : decoded) {
+      HotEntry raw;
+      if (ks->hot->get_raw(key, &raw) == Lookup::kFound) entry.lsn = raw.lsn;
+      ks->hot->apply_put(key, std::move(entry));
+    }
+  }
+  std::lock_guard<std::mutex> lock(ks->decoder_mu);
+  ks->decoder = std::move(shared);
+  return Status::OK();
 }
 
 Result<Entry> EngineImpl::get(Keyspace* ks, std::string_view key) {

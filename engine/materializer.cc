@@ -6,7 +6,7 @@
 #include "engine/engine_impl.h"
 #include "savepoint/crash_point.h"
 #include "util/coding.h"
-#include "util/key_codec.h"
+#include "savepoint/key_codec.h"
 
 namespace savepoint::engine {
 

@@ -1,4 +1,4 @@
-#include "util/key_codec.h"
+#include "savepoint/key_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -139,6 +139,14 @@ class Engine {
   virtual Status drop_keyspace(std::string_view name) = 0;
   virtual std::vector<KeyspaceInfo> keyspaces() = 0;
 
+  // Turns stored bytes into the object the layer above works with (registries: a typed value).
+  using Decoder = std::function<Result<std::shared_ptr<const void>>(std::string_view bytes)>;
+  // From now on values of `ks` carry their decoded object: every resident value is decoded once, here, and
+  // values read from disk later are decoded as they load. Registries call it when they open, so their gets
+  // decode nothing. Fails, changing nothing, when a stored value does not decode (naming the key).
+  // One decoder per keyspace: the last one set wins, so at most one registry object per keyspace at a time.
+  virtual Status set_decoder(Keyspace* ks, Decoder decoder) = 0;
+
   // --- writes ---
   virtual Result<CommitInfo> commit(const Transaction& txn) = 0;
   // Adds `delta` to the decimal integer stored at `key` (absent = 0), as Redis INCRBY; returns the new value.

@@ -1,0 +1,261 @@
+#include "savepoint/registry.h"
+
+#include "util/coding.h"
+
+namespace savepoint {
+
+namespace {
+// In an index keyspace, beyond every encoded key (tags are < 0xff): present once the index is complete.
+const std::string kBuiltMarker = "\xff" "built";
+constexpr size_t kBuildBatch = 512;
+}  // namespace
+
+namespace registry_internal {
+
+std::string EncodeDocument(uint32_t version, const nlohmann::json& doc) {
+  std::string out;
+  PutVarint32(&out, version);
+  const std::vector<uint8_t> cbor = nlohmann::json::to_cbor(doc);
+  out.append(reinterpret_cast<const char*>(cbor.data()), cbor.size());
+  return out;
+}
+
+Result<nlohmann::json> DecodeDocument(std::string_view bytes, const Schema& schema) {
+  Decoder d(bytes);
+  uint32_t version = 0;
+  if (!d.GetVarint32(&version) || version == 0) return Status::Corruption("row without a schema version");
+  if (version > schema.version) {
+    return Status::Corruption("row written by schema version " + std::to_string(version) +
+                              "; this build knows versions up to " + std::to_string(schema.version));
+  }
+  nlohmann::json doc;
+  try {
+    const std::string_view rest = d.rest();
+    doc = nlohmann::json::from_cbor(rest.begin(), rest.end());
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(std::string("row is not CBOR: ") + e.what());
+  }
+  for (uint32_t v = version; v < schema.version; v++) {
+    auto it = schema.upgrades.find(v);
+    if (it == schema.upgrades.end()) {
+      return Status::Corruption("no upgrade from schema version " + std::to_string(v) + " to " +
+                                std::to_string(v + 1));
+    }
+    try {
+      SP_RETURN_IF_ERROR(it->second(doc).WithContext("upgrading from schema version " + std::to_string(v)));
+    } catch (const nlohmann::json::exception& e) {
+      return Status::Corruption("upgrading from schema version " + std::to_string(v) + ": " + e.what());
+    }
+  }
+  return doc;
+}
+
+}  // namespace registry_internal
+
+// ------------------------------------------------------------------------------------------ IndexBase
+
+Status IndexBase::state() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return state_;
+}
+
+Result<std::vector<std::string>> IndexBase::primaries(std::string_view index_key) const {
+  std::vector<std::string> out;
+  if (unique_) {
+    auto e = engine_->get(ks_, index_key);
+    if (e.status().IsNotFound()) return out;
+    if (!e.ok()) return e.status();
+    out.push_back(e->value->bytes);
+    return out;
+  }
+  // Non-unique rows are keyed (index key, primary key) and hold the primary key.
+  SP_RETURN_IF_ERROR(engine_->scan(ks_, index_key, TuplePrefixUpperBound(std::string(index_key)),
+                                   [&](std::string_view, const Entry& e) {
+                                     out.push_back(e.value->bytes);
+                                     return true;
+                                   }));
+  return out;
+}
+
+Status IndexBase::primaries_in_range(std::string_view from, std::string_view to,
+                                     const std::function<bool(std::string_view primary)>& fn) const {
+  return engine_->scan(ks_, from, to, [&](std::string_view, const Entry& e) { return fn(e.value->bytes); });
+}
+
+// --------------------------------------------------------------------------------------- RegistryCore
+
+RegistryCore::~RegistryCore() {
+  stopping_ = true;
+  std::vector<std::thread> builders;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    builders.swap(builders_);
+  }
+  for (std::thread& t : builders) t.join();
+}
+
+Result<std::shared_ptr<const void>> RegistryCore::decoded(const Entry& entry) const {
+  if (entry.value->decoded != nullptr) return entry.value->decoded;
+  if (!decode_) return Status::InvalidArgument("registry has no decoder");
+  return decode_(entry.value->bytes);
+}
+
+Status RegistryCore::get_row(std::string_view primary, std::shared_ptr<const void>* out) const {
+  SP_ASSIGN_OR_RETURN(Entry e, engine_->get(ks_, primary));
+  SP_ASSIGN_OR_RETURN(*out, decoded(e));
+  return Status::OK();
+}
+
+std::vector<IndexBase*> RegistryCore::indexes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<IndexBase*> out;
+  for (auto& i : indexes_) out.push_back(i.get());
+  return out;
+}
+
+Status RegistryCore::maintain(CommitContext& ctx, const std::string& primary, const void* old_value,
+                              const void* new_value) const {
+  for (IndexBase* index : indexes()) {
+    std::vector<std::string> old_keys = old_value ? index->keys_of(old_value) : std::vector<std::string>{};
+    std::vector<std::string> new_keys = new_value ? index->keys_of(new_value) : std::vector<std::string>{};
+    std::set<std::string> old_set(old_keys.begin(), old_keys.end()), new_set(new_keys.begin(), new_keys.end());
+    for (const std::string& k : old_set) {
+      if (new_set.count(k)) continue;
+      SP_RETURN_IF_ERROR(ctx.remove(index->ks_, index->unique() ? k : k + primary));
+    }
+    for (const std::string& k : new_set) {
+      if (old_set.count(k)) continue;
+      if (index->unique()) {
+        auto held = ctx.get(index->ks_, k);
+        if (held.ok() && held->value->bytes != primary) {
+          auto key = DecodeKey(k);
+          return Status::Conflict("unique index " + index->name() + ": " +
+                                  (key.ok() ? KeyToText(*key) : std::string("key")) + " already belongs to row " +
+                                  [&] {
+                                    auto p = DecodeKey(held->value->bytes);
+                                    return p.ok() ? KeyToText(*p) : std::string("?");
+                                  }());
+        }
+        if (!held.ok() && !held.status().IsNotFound()) return held.status();
+        SP_RETURN_IF_ERROR(ctx.put(index->ks_, k, MakeValue(primary)));
+      } else {
+        SP_RETURN_IF_ERROR(ctx.put(index->ks_, k + primary, MakeValue(primary)));
+      }
+    }
+  }
+  return Status::OK();
+}
+
+void RegistryCore::stage(Transaction* txn, std::string primary, ValuePtr value) const {
+  txn->apply([this, primary = std::move(primary), value = std::move(value)](CommitContext& ctx) -> Status {
+    if (!indexes().empty()) {
+      std::shared_ptr<const void> old;
+      auto cur = ctx.get(ks_, primary);
+      if (cur.ok()) {
+        SP_ASSIGN_OR_RETURN(old, decoded(*cur));
+      } else if (!cur.status().IsNotFound()) {
+        return cur.status();
+      }
+      SP_RETURN_IF_ERROR(maintain(ctx, primary, old.get(), value ? value->decoded.get() : nullptr));
+    }
+    return value ? ctx.put(ks_, primary, value) : ctx.remove(ks_, primary);
+  });
+}
+
+void RegistryCore::stage_update(Transaction* txn, std::string primary, Mutator fn) const {
+  txn->apply([this, primary = std::move(primary), fn = std::move(fn)](CommitContext& ctx) -> Status {
+    std::shared_ptr<const void> old;
+    auto cur = ctx.get(ks_, primary);
+    if (cur.ok()) {
+      SP_ASSIGN_OR_RETURN(old, decoded(*cur));
+    } else if (!cur.status().IsNotFound()) {
+      return cur.status();
+    }
+    SP_ASSIGN_OR_RETURN(ValuePtr value, fn(old.get()));
+    SP_RETURN_IF_ERROR(maintain(ctx, primary, old.get(), value ? value->decoded.get() : nullptr));
+    return value ? ctx.put(ks_, primary, value) : ctx.remove(ks_, primary);
+  });
+}
+
+Status RegistryCore::attach_index(std::unique_ptr<IndexBase> index, Keyspace* index_ks) {
+  index->engine_ = engine_;
+  index->ks_ = index_ks;
+  IndexBase* raw = index.get();
+  {
+    // Registered first: every commit from now on keeps it in step, so the build below only has to cover
+    // rows written before.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& existing : indexes_) {
+      if (existing->name() == raw->name()) return Status::InvalidArgument("index " + raw->name() + " exists");
+    }
+    indexes_.push_back(std::move(index));
+  }
+  if (engine_->get(index_ks, kBuiltMarker).ok()) return Status::OK();
+  bool has_rows = false;
+  SP_RETURN_IF_ERROR(engine_->scan(ks_, "", "", [&](std::string_view, const Entry&) {
+    has_rows = true;
+    return false;
+  }));
+  if (!has_rows) {
+    Transaction txn;
+    txn.put(index_ks, kBuiltMarker, "");
+    return engine_->commit(txn).status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(raw->state_mu_);
+    raw->state_ = Status::Busy("index " + raw->name() + " is being built");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  builders_.emplace_back(&RegistryCore::build, this, raw);
+  return Status::OK();
+}
+
+void RegistryCore::build(IndexBase* index) {
+  std::string after;
+  bool first = true;
+  Status s;
+  while (!stopping_) {
+    std::vector<std::string> batch;
+    const std::string start = first ? std::string() : after + std::string(1, '\0');
+    s = engine_->scan(ks_, start, "", [&](std::string_view key, const Entry&) {
+      batch.emplace_back(key);
+      return batch.size() < kBuildBatch;
+    });
+    if (!s.ok() || batch.empty()) break;
+    // Each batch indexes the rows as they are at commit time, so racing writes are never undone.
+    Transaction txn;
+    txn.apply([&](CommitContext& ctx) -> Status {
+      for (const std::string& primary : batch) {
+        auto cur = ctx.get(ks_, primary);
+        if (cur.status().IsNotFound()) continue;
+        if (!cur.ok()) return cur.status();
+        SP_ASSIGN_OR_RETURN(std::shared_ptr<const void> value, decoded(*cur));
+        for (const std::string& k : index->keys_of(value.get())) {
+          if (index->unique()) {
+            auto held = ctx.get(index->ks_, k);
+            if (held.ok() && held->value->bytes != primary) {
+              return Status::Conflict("unique index " + index->name() + " cannot be built: two rows share a key");
+            }
+            SP_RETURN_IF_ERROR(ctx.put(index->ks_, k, MakeValue(primary)));
+          } else {
+            SP_RETURN_IF_ERROR(ctx.put(index->ks_, k + primary, MakeValue(primary)));
+          }
+        }
+      }
+      return Status::OK();
+    });
+    s = engine_->commit(txn).status();
+    if (!s.ok()) break;
+    after = batch.back();
+    first = false;
+  }
+  if (s.ok() && !stopping_) {
+    Transaction done;
+    done.put(index->ks_, kBuiltMarker, "");
+    s = engine_->commit(done).status();
+  }
+  std::lock_guard<std::mutex> lock(index->state_mu_);
+  index->state_ = stopping_ && s.ok() ? Status::Busy("index build interrupted") : s;
+}
+
+}  // namespace savepoint
