@@ -43,7 +43,8 @@ Status WalWriter::recover() {
       if (s.timeline == options_.timeline) segments_.push_back(std::move(s));
     }
     if (segments_.empty()) {
-      last_lsn_ = written_lsn_ = durable_lsn_ = options_.first_lsn_if_empty - 1;
+      last_lsn_ = written_lsn_ = options_.first_lsn_if_empty - 1;
+      set_durable_locked(last_lsn_);
       return start_segment(options_.first_lsn_if_empty);
     }
 
@@ -73,7 +74,8 @@ Status WalWriter::recover() {
     }
     last_lsn_ = reader->last_lsn() != 0 ? reader->last_lsn() : newest.first_lsn - 1;
     last_commit_micros_ = std::max(reader->last_commit_micros(), reader->segment_header().created_micros);
-    written_lsn_ = durable_lsn_ = last_lsn_;
+    written_lsn_ = last_lsn_;
+    set_durable_locked(last_lsn_);
 
     // Bytes a killed process left in the page cache are not yet durable: sync before building on them.
     SP_ASSIGN_OR_RETURN(file_, fs_->reopen_writable_file(path));
@@ -165,59 +167,39 @@ Result<Appended> WalWriter::append(RecordType type, std::string_view payload, Du
 }
 
 Status WalWriter::wait_durable(Lsn lsn, bool request_sync) {
-  Waiter w;
-  w.lsn = lsn;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (lsn > last_lsn_) return Status::InvalidArgument("wait for LSN " + std::to_string(lsn) + " never assigned");
     if (durable_lsn_ >= lsn) return Status::OK();
     if (!fatal_.ok()) return fatal_;
     if (closed_) return close_status_.ok() ? Status::IOError("WAL is closed") : close_status_;
-    waiters_.push_back(&w);
     if (request_sync && lsn > sync_requested_lsn_) {
       sync_requested_lsn_ = lsn;
       if (writer_state_ != WriterState::kBusy) work_cv_.notify_one();
     }
   }
-  std::unique_lock<std::mutex> wl(w.mu);
-  w.cv.wait(wl, [&] { return w.done; });
-  return w.status;
-}
-
-void WalWriter::take_answerable_locked(std::vector<Waiter*>* out) {
-  const bool failed = !fatal_.ok() || closed_;
-  auto answerable = [&](Waiter* w) { return failed || w->lsn <= durable_lsn_; };
-  auto it = std::stable_partition(waiters_.begin(), waiters_.end(), [&](Waiter* w) { return !answerable(w); });
-  out->insert(out->end(), it, waiters_.end());
-  waiters_.erase(it, waiters_.end());
-}
-
-void WalWriter::answer(std::vector<Waiter*>* waiters, const Status& status) {
-  for (Waiter* w : *waiters) {
-    // Notify while holding the waiter's mutex: the waiter cannot return (and free `w`) before we let go.
-    std::lock_guard<std::mutex> wl(w->mu);
-    w->done = true;
-    w->status = status;
-    w->cv.notify_one();
+  for (;;) {
+    const uint32_t epoch = wake_epoch_.load(std::memory_order_acquire);
+    if (durable_published_.load(std::memory_order_acquire) >= lsn) return Status::OK();
+    if (waiters_must_stop_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (durable_lsn_ >= lsn) return Status::OK();
+      if (!fatal_.ok()) return fatal_;
+      return close_status_.ok() ? Status::IOError("WAL closed before LSN " + std::to_string(lsn) + " became durable")
+                                : close_status_;
+    }
+    wake_epoch_.wait(epoch, std::memory_order_acquire);
   }
-  waiters->clear();
 }
 
-void WalWriter::wake_waiters(std::unique_lock<std::mutex>& lock) {
-  std::vector<Waiter*> ready;
-  take_answerable_locked(&ready);
-  if (ready.empty()) return;
-  // Durable waiters get OK; the rest are only here because the log failed or closed.
-  std::vector<Waiter*> durable, failed;
-  for (Waiter* w : ready) (w->lsn <= durable_lsn_ ? durable : failed).push_back(w);
-  Status failure = !fatal_.ok() ? fatal_
-                   : !close_status_.ok()
-                       ? close_status_
-                       : Status::IOError("WAL closed before the record became durable");
-  lock.unlock();
-  answer(&durable, Status::OK());
-  answer(&failed, failure);
-  lock.lock();
+void WalWriter::set_durable_locked(Lsn lsn) {
+  durable_lsn_ = lsn;
+  durable_published_.store(lsn, std::memory_order_release);
+}
+
+void WalWriter::wake_waiters() {
+  wake_epoch_.fetch_add(1, std::memory_order_acq_rel);
+  wake_epoch_.notify_all();
 }
 
 Status WalWriter::sync() {
@@ -298,10 +280,10 @@ Status WalWriter::seal_and_rotate(Lsn next_lsn) {
   if (!synced) {
     Status s = file_->sync();
     if (!s.ok()) return Status::Fatal("fdatasync of " + file_path_ + " failed: " + s.ToString());
-    std::unique_lock<std::mutex> lock(mu_);
-    durable_lsn_ = written_lsn_;
+    std::lock_guard<std::mutex> lock(mu_);
+    set_durable_locked(written_lsn_);
     stats_.syncs++;
-    wake_waiters(lock);
+    wake_waiters();
   }
   return start_segment(next_lsn);
 }
@@ -316,7 +298,10 @@ void WalWriter::writer_loop() {
   for (;;) {
     // Wait for something to do.
     for (;;) {
-      if (!fatal_.ok()) wake_waiters(lock);  // nothing will become durable any more
+      if (!fatal_.ok() && !waiters_must_stop_.load(std::memory_order_relaxed)) {
+        waiters_must_stop_ = true;  // nothing will become durable any more
+        wake_waiters();
+      }
       const bool sync_due = written_lsn_ > durable_lsn_ &&
                             (sync_requested_lsn_ > durable_lsn_ ||
                              SteadyClock::now() - last_sync >= options_.sync_interval);
@@ -414,10 +399,10 @@ void WalWriter::writer_loop() {
       }
       SP_CRASH_POINT("wal.after_sync_before_ack");
       lock.lock();
-      durable_lsn_ = sync_target;
+      set_durable_locked(sync_target);
       stats_.syncs++;
-      wake_waiters(lock);
       lock.unlock();
+      wake_waiters();
     }
 
     if (file_->size() >= options_.segment_size) {
@@ -461,7 +446,8 @@ void WalWriter::writer_loop() {
   }
   lock.lock();
   closed_ = true;
-  wake_waiters(lock);
+  waiters_must_stop_ = true;
+  wake_waiters();
   durable_cv_.notify_all();
 }
 

@@ -15,6 +15,7 @@
 // destructor must not race with other calls.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -124,26 +125,19 @@ class WalWriter {
   const WriterOptions options_;
 
   mutable std::mutex mu_;
-  // A thread waiting in wait_durable(). Each has its own condition variable, and the writer wakes only those
-  // whose record became durable (RocksDB's WriteThread idea): a shared notify_all would wake every waiter
-  // of the next group too, and on two cores that convoy splits the groups.
-  struct Waiter {
-    Lsn lsn;
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;  // GUARDED_BY(mu)
-    Status status;      // GUARDED_BY(mu)
-  };
-  // Removes from waiters_ every waiter that can be answered now. REQUIRES: mu_ held.
-  void take_answerable_locked(std::vector<Waiter*>* out);
-  // Answers `waiters` (taken with take_answerable_locked); call without mu_ held.
-  void answer(std::vector<Waiter*>* waiters, const Status& status);
-  // Answers every waiter that can be answered now. REQUIRES: `lock` holds mu_; it is released and re-taken.
-  void wake_waiters(std::unique_lock<std::mutex>& lock);
+  // Sync waiters sleep on wake_epoch_ (a futex, through std::atomic::wait). When durability advances, or the
+  // log fails or closes, the writer bumps it and wakes every waiter with one call; each re-checks its own
+  // LSN and the late ones sleep again. Answering waiters one by one costs the writer a syscall each between
+  // two fsyncs, and on two cores that delay split the groups; a shared mutex + condition variable made every
+  // woken waiter queue on mu_ instead.
+  std::atomic<uint32_t> wake_epoch_{0};
+  std::atomic<Lsn> durable_published_{0};    // durable_lsn_, readable without mu_
+  std::atomic<bool> waiters_must_stop_{false};  // the log failed or closed: waiters take their status
+  void set_durable_locked(Lsn lsn);  // REQUIRES: mu_ held
+  void wake_waiters();               // bumps the epoch and wakes every waiter
 
   std::condition_variable work_cv_;     // wakes the writer thread
-  std::condition_variable durable_cv_;  // wakes appenders held back by a full buffer, and close()
-  std::vector<Waiter*> waiters_;        // GUARDED_BY(mu_)
+  std::condition_variable durable_cv_;  // wakes appenders held back by a full buffer
   std::string buffer_;                  // GUARDED_BY(mu_): framed records not yet taken by the writer thread
   Lsn last_lsn_ = 0;                    // GUARDED_BY(mu_)
   uint64_t last_commit_micros_ = 0;     // GUARDED_BY(mu_)
