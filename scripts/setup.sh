@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build clang libclang-rt-14-dev
           librocksdb-dev liblz4-dev nlohmann-json3-dev uuid-dev libspdlog-dev libxxhash-dev libabsl-dev
-          libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev)
+          libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+          redis-server redis-tools rocksdb-tools lz4 python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
