@@ -67,16 +67,18 @@ Status EngineImpl::set_decoder(Keyspace* ks, Decoder decoder) {
 Result<Entry> EngineImpl::get(Keyspace* ks, std::string_view key) {
   SP_RETURN_IF_ERROR(live(ks).status());
   SP_RETURN_IF_ERROR(check_key(key));
-  const uint64_t now = clock_->now_micros();
   Entry e;
-  switch (ks->hot->get(key, now, &e)) {
+  // The clock is read only for keys with a TTL: a `now` of 0 never expires anything.
+  switch (ks->hot->get(key, 0, &e)) {
     case Lookup::kFound:
+      if (e.expire_at_micros != 0 && e.expire_at_micros <= clock_->now_micros()) return Status::NotFound("expired");
       return e;
     case Lookup::kAbsent:
       return Status::NotFound("no such key");
     case Lookup::kNotCached:
       break;
   }
+  const uint64_t now = clock_->now_micros();
   SP_ASSIGN_OR_RETURN(HotEntry h, read_materialized(ks, key));
   if (h.expire_at_micros != 0 && h.expire_at_micros <= now) return Status::NotFound("no such key");
   return Entry{std::move(h.value), h.version, h.expire_at_micros};

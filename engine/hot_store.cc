@@ -19,8 +19,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstring>
 #include <list>
 #include <mutex>
+#include <new>
 #include <queue>
 #include <shared_mutex>
 #include <unordered_map>
@@ -78,30 +80,156 @@ std::vector<std::string> TakeEarliest(std::vector<std::pair<uint64_t, std::strin
 // ---------------------------------------------------------------------------------------------------------
 // Memory residency.
 //
-// Invariants, per shard, under its mutex: `ttl` holds exactly (e.expire_at_micros, key) for every (key, e) in
-// `map` with e.expire_at_micros != 0; `bytes` is the sum of Charge over `map`. Every stored value is
+// A shard stores each key once, in a heap node holding the key's bytes inline after its HotEntry, so a point
+// read touches the hash table's bucket, the node (key and entry together) and the value. Two indexes refer to
+// the nodes:
+//   - `table`, an open-addressing hash table (linear probing, backward-shift deletion) of {hash, node}
+//     buckets, for point reads and writes: the full 64-bit hash in the bucket lets a probe skip a
+//     non-matching bucket without touching its node;
+//   - `order`, a B-tree of node pointers ordered by key, for scan() and apply_delete_prefix; a write only
+//     touches it when it adds or removes a key, never when it replaces one.
+
+// One stored key: its entry, then its `key_size` bytes (allocated together by MemNode::New).
+struct MemNode {
+  HotEntry entry;
+  uint32_t key_size = 0;
+
+  std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_size}; }
+
+  static MemNode* New(std::string_view key, HotEntry entry) {
+    void* mem = ::operator new(sizeof(MemNode) + key.size());
+    auto* node = new (mem) MemNode{std::move(entry), static_cast<uint32_t>(key.size())};
+    if (!key.empty()) std::memcpy(reinterpret_cast<char*>(node + 1), key.data(), key.size());
+    return node;
+  }
+  static void Delete(MemNode* node) {
+    node->~MemNode();
+    ::operator delete(node);
+  }
+};
+
+// Orders nodes (and looks them up) by key.
+struct NodeKeyLess {
+  using is_transparent = void;
+  static std::string_view view(const MemNode* n) { return n->key(); }
+  static std::string_view view(std::string_view s) { return s; }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return view(a) < view(b);
+  }
+};
+
+// Open-addressing hash table of node pointers keyed by the node's key. Does not own the nodes. Capacity is a
+// power of two (or 0); the load stays at or below 3/4, and the table halves when it falls below 1/8 (so it
+// does not keep the memory of keys since deleted). The caller supplies each key's hash (the same one for a
+// key every time); bits 4 and up choose the home bucket, since the low bits choose the shard.
+class NodeTable {
+ public:
+  size_t size() const { return size_; }
+
+  MemNode* find(std::string_view key, uint64_t hash) const {
+    if (buckets_.empty()) return nullptr;
+    for (size_t i = Home(hash);; i = (i + 1) & mask_) {
+      const Bucket& b = buckets_[i];
+      if (b.node == nullptr) return nullptr;
+      if (b.hash == hash && b.node->key() == key) return b.node;
+    }
+  }
+
+  // REQUIRES: no node with this key is present.
+  void insert(MemNode* node, uint64_t hash) {
+    if ((size_ + 1) * 4 > buckets_.size() * 3) Resize(std::max<size_t>(kMinCapacity, buckets_.size() * 2));
+    Place(Bucket{hash, node});
+    ++size_;
+  }
+
+  // REQUIRES: `node` is present, inserted with `hash`.
+  void erase(const MemNode* node, uint64_t hash) {
+    size_t i = Home(hash);
+    while (buckets_[i].node != node) i = (i + 1) & mask_;
+    // Backward-shift deletion: pull later entries of the probe run into the hole when their home bucket
+    // does not lie cyclically in (hole, their position], so every entry stays reachable from its home.
+    for (size_t j = (i + 1) & mask_; buckets_[j].node != nullptr; j = (j + 1) & mask_) {
+      if (((j - Home(buckets_[j].hash)) & mask_) >= ((j - i) & mask_)) {
+        buckets_[i] = buckets_[j];
+        i = j;
+      }
+    }
+    buckets_[i] = Bucket{};
+    --size_;
+    if (buckets_.size() > kMinCapacity && size_ * 8 < buckets_.size()) Resize(buckets_.size() / 2);
+  }
+
+  void clear() {
+    std::vector<Bucket>().swap(buckets_);
+    mask_ = 0;
+    size_ = 0;
+  }
+
+ private:
+  static constexpr size_t kMinCapacity = 16;
+
+  struct Bucket {
+    uint64_t hash = 0;
+    MemNode* node = nullptr;  // null: empty
+  };
+
+  size_t Home(uint64_t hash) const { return static_cast<size_t>(hash >> 4) & mask_; }
+
+  void Place(Bucket b) {
+    size_t i = Home(b.hash);
+    while (buckets_[i].node != nullptr) i = (i + 1) & mask_;
+    buckets_[i] = b;
+  }
+
+  // REQUIRES: `capacity` is a power of two holding size_ within the load limit.
+  void Resize(size_t capacity) {
+    std::vector<Bucket> old(capacity);
+    old.swap(buckets_);
+    mask_ = buckets_.size() - 1;
+    for (const Bucket& b : old) {
+      if (b.node != nullptr) Place(b);
+    }
+  }
+
+  std::vector<Bucket> buckets_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+uint64_t KeyHash(std::string_view key) { return absl::Hash<std::string_view>{}(key); }
+
+// Invariants, per shard, under its mutex: `table` and `order` hold the same nodes, exactly one per stored
+// key, and the shard owns them; `ttl` holds exactly (e.expire_at_micros, key) for every stored (key, e) with
+// e.expire_at_micros != 0; `bytes` is the sum of Charge over the stored entries. Every stored value is
 // non-null.
 class MemoryKeyspace final : public HotKeyspace {
  public:
+  ~MemoryKeyspace() override {
+    for (Shard& sh : shards_) sh.FreeNodes();
+  }
+
   bool cached() const override { return false; }
 
   Lookup get(std::string_view key, uint64_t now_micros, Entry* entry) override {
-    const Shard& sh = shards_[ShardOf(key)];
+    const uint64_t hash = KeyHash(key);
+    const Shard& sh = shards_[hash % kShards];
     std::shared_lock lock(sh.mu);
-    auto it = sh.map.find(key);
-    if (it == sh.map.end() || Expired(it->second.expire_at_micros, now_micros)) return Lookup::kAbsent;
-    entry->value = it->second.value;
-    entry->version = it->second.version;
-    entry->expire_at_micros = it->second.expire_at_micros;
+    const MemNode* n = sh.table.find(key, hash);
+    if (n == nullptr || Expired(n->entry.expire_at_micros, now_micros)) return Lookup::kAbsent;
+    entry->value = n->entry.value;
+    entry->version = n->entry.version;
+    entry->expire_at_micros = n->entry.expire_at_micros;
     return Lookup::kFound;
   }
 
   Lookup get_raw(std::string_view key, HotEntry* entry) override {
-    const Shard& sh = shards_[ShardOf(key)];
+    const uint64_t hash = KeyHash(key);
+    const Shard& sh = shards_[hash % kShards];
     std::shared_lock lock(sh.mu);
-    auto it = sh.map.find(key);
-    if (it == sh.map.end()) return Lookup::kAbsent;
-    *entry = it->second;
+    const MemNode* n = sh.table.find(key, hash);
+    if (n == nullptr) return Lookup::kAbsent;
+    *entry = n->entry;
     return Lookup::kFound;
   }
 
@@ -111,39 +239,41 @@ class MemoryKeyspace final : public HotKeyspace {
       return;
     }
     ValuePtr displaced;  // released after the lock
-    Shard& sh = shards_[ShardOf(key)];
+    const uint64_t hash = KeyHash(key);
+    Shard& sh = shards_[hash % kShards];
     std::unique_lock lock(sh.mu);
-    auto it = sh.map.find(key);
-    if (it == sh.map.end()) {
-      it = sh.map.emplace(std::string(key), HotEntry{}).first;
+    MemNode* n = sh.table.find(key, hash);
+    if (n == nullptr) {
+      n = MemNode::New(key, std::move(entry));
+      sh.order.insert(n);
+      sh.table.insert(n, hash);
     } else {
-      sh.Unaccount(it->first, it->second);
-      displaced = std::move(it->second.value);
+      sh.Unaccount(n->key(), n->entry);
+      displaced = std::move(n->entry.value);
+      n->entry = std::move(entry);
     }
-    it->second = std::move(entry);
-    sh.Account(it->first, it->second);
+    sh.Account(n->key(), n->entry);
   }
 
   void apply_delete(std::string_view key, uint64_t version, uint64_t lsn) override {
     ValuePtr displaced;
-    Shard& sh = shards_[ShardOf(key)];
+    const uint64_t hash = KeyHash(key);
+    Shard& sh = shards_[hash % kShards];
     std::unique_lock lock(sh.mu);
-    auto it = sh.map.find(key);
-    if (it == sh.map.end()) return;
-    sh.Unaccount(it->first, it->second);
-    displaced = std::move(it->second.value);
-    sh.map.erase(it);
+    MemNode* n = sh.table.find(key, hash);
+    if (n == nullptr) return;
+    auto pos = sh.order.find(n);
+    displaced = sh.Remove(n, hash, &pos);
   }
 
   void apply_delete_prefix(std::string_view prefix, uint64_t version, uint64_t lsn) override {
     for (Shard& sh : shards_) {
       std::vector<ValuePtr> displaced;
       std::unique_lock lock(sh.mu);
-      auto it = sh.map.lower_bound(prefix);
-      while (it != sh.map.end() && it->first.starts_with(prefix)) {
-        sh.Unaccount(it->first, it->second);
-        displaced.push_back(std::move(it->second.value));
-        it = sh.map.erase(it);
+      auto it = sh.order.lower_bound(prefix);
+      while (it != sh.order.end() && (*it)->key().starts_with(prefix)) {
+        MemNode* n = *it;
+        displaced.push_back(sh.Remove(n, KeyHash(n->key()), &it));
       }
       lock.unlock();
     }
@@ -192,39 +322,63 @@ class MemoryKeyspace final : public HotKeyspace {
     HotStats st;
     for (const Shard& sh : shards_) {
       std::shared_lock lock(sh.mu);
-      st.keys += sh.map.size();
+      st.keys += sh.table.size();
       st.bytes += sh.bytes;
       st.expiring += sh.ttl.size();
     }
     return st;
   }
 
+  // Nodes (and the values they hold) are freed after the shard lock is dropped.
   void clear() override {
     for (Shard& sh : shards_) {
-      absl::btree_map<std::string, HotEntry, std::less<>> old;
+      Order old;
       std::unique_lock lock(sh.mu);
-      old.swap(sh.map);
+      old.swap(sh.order);
+      sh.table.clear();
       sh.ttl.clear();
       sh.bytes = 0;
       lock.unlock();
+      for (MemNode* n : old) MemNode::Delete(n);
     }
   }
 
  private:
+  using Order = absl::btree_set<MemNode*, NodeKeyLess>;
+
   struct Shard {
     mutable std::shared_mutex mu;
-    absl::btree_map<std::string, HotEntry, std::less<>> map;  // GUARDED_BY(mu)
-    TtlIndex ttl;                                             // GUARDED_BY(mu)
-    uint64_t bytes = 0;                                       // GUARDED_BY(mu)
+    NodeTable table;    // GUARDED_BY(mu)
+    Order order;        // GUARDED_BY(mu)
+    TtlIndex ttl;       // GUARDED_BY(mu)
+    uint64_t bytes = 0;  // GUARDED_BY(mu)
 
-    // REQUIRES: mu held exclusively. Adds / removes a stored entry's charge and TTL index row.
-    void Account(const std::string& key, const HotEntry& e) {
+    // REQUIRES: mu held exclusively (for the helpers below). Adds / removes a stored entry's charge and TTL
+    // index row.
+    void Account(std::string_view key, const HotEntry& e) {
       bytes += Charge(key, e.value);
-      if (e.expire_at_micros != 0) ttl.emplace(e.expire_at_micros, key);
+      if (e.expire_at_micros != 0) ttl.emplace(e.expire_at_micros, std::string(key));
     }
-    void Unaccount(const std::string& key, const HotEntry& e) {
+    void Unaccount(std::string_view key, const HotEntry& e) {
       bytes -= Charge(key, e.value);
-      if (e.expire_at_micros != 0) ttl.erase(std::make_pair(e.expire_at_micros, key));
+      if (e.expire_at_micros != 0) ttl.erase(std::make_pair(e.expire_at_micros, std::string(key)));
+    }
+
+    // Unlinks and frees stored node `n` (`hash` is its key's hash, `*pos` its place in `order`, advanced to
+    // the next node); returns its value for the caller to release after the lock.
+    ValuePtr Remove(MemNode* n, uint64_t hash, Order::iterator* pos) {
+      Unaccount(n->key(), n->entry);
+      table.erase(n, hash);
+      *pos = order.erase(*pos);
+      ValuePtr value = std::move(n->entry.value);
+      MemNode::Delete(n);
+      return value;
+    }
+
+    void FreeNodes() {
+      for (MemNode* n : order) MemNode::Delete(n);
+      order.clear();
+      table.clear();
     }
   };
 
@@ -245,20 +399,21 @@ class MemoryKeyspace final : public HotKeyspace {
     const Shard& sh = shards_[s];
     while (c->buf.empty() && !c->exhausted) {
       std::shared_lock lock(sh.mu);
-      auto it = c->started ? sh.map.upper_bound(c->resume_after) : sh.map.lower_bound(start);
-      const std::string* last = nullptr;
+      auto it = c->started ? sh.order.upper_bound(std::string_view(c->resume_after)) : sh.order.lower_bound(start);
+      const MemNode* last = nullptr;
       size_t examined = 0;
-      for (; it != sh.map.end() && c->buf.size() < c->batch && examined < kScanMaxExamined;
+      for (; it != sh.order.end() && c->buf.size() < c->batch && examined < kScanMaxExamined;
            ++it, ++examined) {
-        if (!end.empty() && it->first >= end) break;
-        last = &it->first;
-        const HotEntry& e = it->second;
+        const MemNode* n = *it;
+        if (!end.empty() && n->key() >= end) break;
+        last = n;
+        const HotEntry& e = n->entry;
         if (Expired(e.expire_at_micros, now_micros)) continue;
-        c->buf.emplace_back(it->first, Entry{e.value, e.version, e.expire_at_micros});
+        c->buf.emplace_back(std::string(n->key()), Entry{e.value, e.version, e.expire_at_micros});
       }
-      if (it == sh.map.end() || (!end.empty() && it->first >= end)) c->exhausted = true;
+      if (it == sh.order.end() || (!end.empty() && (*it)->key() >= end)) c->exhausted = true;
       if (last != nullptr) {
-        c->resume_after = *last;
+        c->resume_after = last->key();
         c->started = true;
       }
     }

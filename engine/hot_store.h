@@ -1,7 +1,8 @@
 // HotKeyspace: the in-memory state of one keyspace (the hot path: reads never touch disk for memory-resident
 // keyspaces). Two layouts behind one interface:
-//   - memory residency: every key, in 16 shards (by key hash) of ordered B-trees, so point reads touch one
-//     shard and range scans merge the shards in key order;
+//   - memory residency: every key, in 16 shards (by key hash); each shard is a hash table of nodes (entry and
+//     key in one allocation) for point operations plus a B-tree of node pointers in key order, so a get
+//     is about three memory accesses and range scans merge the shards' B-trees in key order;
 //   - cached residency: an LRU-bounded subset, in 16 shards of hash maps with an LRU list. Entries written but
 //     not yet materialised to RocksDB (lsn > applied_lsn) are never evicted; deletes leave a tombstone until
 //     materialised, so a miss may safely fall through to RocksDB.

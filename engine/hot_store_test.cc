@@ -302,6 +302,119 @@ TEST(HotMemory, FillAndMaterializationAreNoOps) {
   EXPECT_EQ(Bytes(*hot, "k"), "v");
 }
 
+// Point operations and scans against a model through heavy churn: the hash table grows, keys are erased from
+// the middle of probe runs (backward-shift deletion) and reinserted, keys range from 1 byte to longer than
+// any inline string buffer and include NUL bytes, and delete_prefix removes whole runs.
+TEST(HotMemory, PointOpsMatchModelThroughChurn) {
+  std::mt19937_64 rng(TestSeed());
+  auto hot = HotKeyspace::NewMemory();
+  hot->apply_put("x", Put("", 1));
+  const uint64_t per_entry = hot->stats().bytes - 1;  // the charge beyond key and value bytes
+  hot->apply_delete("x", 2, 2);
+  std::map<std::string, std::string> model;
+  auto key_of = [&](uint64_t n) {
+    std::string key = "k";
+    key += std::to_string(n % 20000);
+    if (n % 7 == 0) key += std::string(n % 40, static_cast<char>('a' + n % 26));
+    if (n % 11 == 0) key.push_back('\0');
+    return key;
+  };
+  for (int i = 0; i < 200000; ++i) {
+    const std::string key = key_of(rng());
+    const uint64_t op = rng() % 100;
+    if (op < 55) {
+      std::string bytes = std::to_string(i);
+      hot->apply_put(key, Put(bytes, i + 1, 0, i + 1));
+      model[key] = bytes;
+    } else if (op < 99) {
+      hot->apply_delete(key, i + 1, i + 1);
+      model.erase(key);
+    } else {
+      const std::string prefix = key.substr(0, 3);
+      hot->apply_delete_prefix(prefix, i + 1, i + 1);
+      model.erase(model.lower_bound(prefix), model.lower_bound(prefix + std::string(1, '\xff')));
+    }
+    if (i % 50000 == 49999) {
+      uint64_t bytes = 0;
+      for (uint64_t n = 0; n < 30000; ++n) {
+        const std::string k = key_of(n);
+        auto it = model.find(k);
+        HotEntry raw;
+        if (it == model.end()) {
+          ASSERT_EQ(hot->get_raw(k, &raw), Lookup::kAbsent) << "i " << i << " n " << n;
+        } else {
+          ASSERT_EQ(hot->get_raw(k, &raw), Lookup::kFound) << "i " << i << " n " << n;
+          ASSERT_EQ(raw.value->bytes, it->second);
+          ASSERT_EQ(Bytes(*hot, k), it->second);
+        }
+      }
+      std::vector<std::pair<std::string, std::string>> got;
+      hot->scan("", "", 1, [&](std::string_view key, const Entry& e) {
+        got.emplace_back(std::string(key), e.value->bytes);
+        return true;
+      });
+      const std::vector<std::pair<std::string, std::string>> expect(model.begin(), model.end());
+      ASSERT_EQ(got, expect);
+      for (const auto& [k, v] : model) bytes += k.size() + v.size() + per_entry;
+      const HotStats st = hot->stats();
+      EXPECT_EQ(st.keys, model.size());
+      EXPECT_EQ(st.bytes, bytes);
+    }
+  }
+  for (const auto& [k, v] : model) hot->apply_delete(k, 1, 1);
+  EXPECT_EQ(hot->stats().keys, 0u);
+  EXPECT_EQ(hot->stats().bytes, 0u);
+  EXPECT_TRUE(ScanKeys(*hot, "", "", 1).empty());
+  hot->apply_put("k1", Put("again", 1));  // a drained table takes new keys
+  EXPECT_EQ(Bytes(*hot, "k1"), "again");
+}
+
+// delete_prefix removes a long run of adjacent keys, including one equal to the prefix, and nothing past it.
+TEST(HotMemory, DeletePrefixRemovesLongRuns) {
+  auto hot = HotKeyspace::NewMemory();
+  for (int i = 0; i < 5000; ++i) {
+    const std::string n = std::to_string(i);
+    hot->apply_put(std::string("p/").append(n), Put("v", 1));
+    hot->apply_put(std::string("q/").append(n), Put("v", 1));
+  }
+  hot->apply_put("p/", Put("v", 1));
+  hot->apply_put("p", Put("v", 1));
+  hot->apply_delete_prefix("p/", 2, 2);
+  EXPECT_EQ(hot->stats().keys, 5001u);
+  EXPECT_EQ(Bytes(*hot, "p"), "v");
+  EXPECT_EQ(Bytes(*hot, "p/"), "<none>");
+  EXPECT_EQ(Bytes(*hot, "p/17"), "<none>");
+  EXPECT_EQ(Bytes(*hot, "q/17"), "v");
+  const auto keys = ScanKeys(*hot, "", "", 1, 2);
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0], "p");
+  EXPECT_EQ(keys[1], "q/0");
+}
+
+// Deleting most keys shrinks the hash tables (rehashing as they go); the keys left stay readable in order.
+TEST(HotMemory, SurvivorsReadableAfterMassDelete) {
+  auto hot = HotKeyspace::NewMemory();
+  std::vector<std::string> survivors;
+  for (int i = 0; i < 20000; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof(key), "m%06d", i);
+    hot->apply_put(key, Put(key, 1));
+    if (i % 50 == 0) survivors.push_back(key);
+  }
+  for (int i = 0; i < 20000; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof(key), "m%06d", i);
+    if (i % 50 != 0) hot->apply_delete(key, 2, 2);
+  }
+  EXPECT_EQ(hot->stats().keys, survivors.size());
+  for (const auto& key : survivors) EXPECT_EQ(Bytes(*hot, key), key);
+  EXPECT_EQ(Bytes(*hot, "m000001"), "<none>");
+  EXPECT_EQ(ScanKeys(*hot, "", "", 1), survivors);
+  hot->apply_delete_prefix("m", 3, 3);
+  EXPECT_EQ(hot->stats().keys, 0u);
+  EXPECT_EQ(hot->stats().bytes, 0u);
+}
+
 // ------------------------------------------------------------------------------------------------ cached
 
 // The charge of one entry with `key_len`-byte key and `value_len`-byte value, measured through stats().
