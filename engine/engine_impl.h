@@ -63,6 +63,12 @@ namespace engine {
 
 class StagingContext;
 
+// RocksDB status -> savepoint Status, naming what was being done.
+Status FromRocks(const rocksdb::Status& s, std::string_view what);
+std::string CfName(uint32_t keyspace_id);       // "ks<id>"
+std::string CatalogKey(uint32_t keyspace_id);   // "ks/<id:8 hex>" in the meta family
+rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache);
+
 // One record for the materializer, in LSN order.
 struct MaterializeItem {
   uint64_t lsn = 0;

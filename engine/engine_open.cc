@@ -34,6 +34,8 @@ constexpr std::string_view kMetaTimeline = "timeline";
 constexpr std::string_view kMetaNextId = "next_keyspace_id";
 constexpr std::string_view kMetaCatalogPrefix = "ks/";
 
+}  // namespace
+
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::OK();
   std::string msg = std::string(what) + ": " + s.ToString();
@@ -43,8 +45,6 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.IsBusy()) return Status::Busy(msg);
   return Status::IOError(msg);
 }
-
-}  // namespace
 
 std::string CfName(uint32_t id) { return "ks" + std::to_string(id); }
 std::string CatalogKey(uint32_t id) {

@@ -13,7 +13,7 @@ Result<HotEntry> EngineImpl::read_materialized(Keyspace* ks, std::string_view ke
     ks->hot->fill(key, HotEntry{nullptr, 0, 0, 0}, read_at);  // remember the absence
     return Status::NotFound("absent");
   }
-  if (!s.ok()) return Status::IOError("reading " + ks->def.name + " from RocksDB: " + s.ToString());
+  SP_RETURN_IF_ERROR(FromRocks(s, "reading " + ks->def.name + " from RocksDB"));
   uint64_t expire_at = 0;
   std::string_view value;
   SP_RETURN_IF_ERROR(DecodeRow(row, &expire_at, &value).WithContext("keyspace " + ks->def.name));
@@ -110,8 +110,7 @@ Status EngineImpl::scan(Keyspace* ks, std::string_view start, std::string_view e
                                  : next_version_.fetch_add(1);
     if (!fn(it->key().ToStringView(), Entry{MakeValue(std::string(value)), version, expire_at})) break;
   }
-  if (!it->status().ok()) return Status::IOError("scanning " + ks->def.name + ": " + it->status().ToString());
-  return Status::OK();
+  return FromRocks(it->status(), "scanning " + ks->def.name);
 }
 
 Result<uint64_t> EngineImpl::count(Keyspace* ks) {

@@ -138,7 +138,7 @@ Status EngineImpl::checkpoint_locked() {
   fo.wait = true;
   fo.allow_write_stall = true;
   rocksdb::Status fs = db_->Flush(fo, families);  // atomic_flush: one consistent point for all of them
-  if (!fs.ok()) return Status::IOError("checkpoint flush: " + fs.ToString());
+  SP_RETURN_IF_ERROR(FromRocks(fs, "checkpoint flush"));
   SP_CRASH_POINT("engine.after_flush");
   {
     std::string marker;

@@ -10,20 +10,8 @@
 
 namespace savepoint::engine {
 
-std::string CfName(uint32_t id);
-std::string CatalogKey(uint32_t id);
-rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache);
-
 namespace {
 constexpr size_t kMaxBatchRecords = 4096;
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return Status::OK();
-  const std::string msg = std::string(what) + ": " + s.ToString();
-  if (s.IsNoSpace()) return Status::NoSpace(msg);
-  if (s.IsCorruption()) return Status::Corruption(msg);
-  return Status::IOError(msg);
-}
 }  // namespace
 
 void EngineImpl::enqueue(MaterializeItem item) {

@@ -146,16 +146,17 @@ Status RegistryCore::maintain(CommitContext& ctx, const std::string& primary, co
   return Status::OK();
 }
 
+Result<std::shared_ptr<const void>> RegistryCore::current_row(CommitContext& ctx, const std::string& primary) const {
+  auto cur = ctx.get(ks_, primary);
+  if (cur.status().IsNotFound()) return std::shared_ptr<const void>();
+  if (!cur.ok()) return cur.status();
+  return decoded(*cur);
+}
+
 void RegistryCore::stage(Transaction* txn, std::string primary, ValuePtr value) const {
   txn->apply([this, primary = std::move(primary), value = std::move(value)](CommitContext& ctx) -> Status {
     if (!indexes().empty()) {
-      std::shared_ptr<const void> old;
-      auto cur = ctx.get(ks_, primary);
-      if (cur.ok()) {
-        SP_ASSIGN_OR_RETURN(old, decoded(*cur));
-      } else if (!cur.status().IsNotFound()) {
-        return cur.status();
-      }
+      SP_ASSIGN_OR_RETURN(std::shared_ptr<const void> old, current_row(ctx, primary));
       SP_RETURN_IF_ERROR(maintain(ctx, primary, old.get(), value ? value->decoded.get() : nullptr));
     }
     return value ? ctx.put(ks_, primary, value) : ctx.remove(ks_, primary);
@@ -164,13 +165,7 @@ void RegistryCore::stage(Transaction* txn, std::string primary, ValuePtr value) 
 
 void RegistryCore::stage_update(Transaction* txn, std::string primary, Mutator fn) const {
   txn->apply([this, primary = std::move(primary), fn = std::move(fn)](CommitContext& ctx) -> Status {
-    std::shared_ptr<const void> old;
-    auto cur = ctx.get(ks_, primary);
-    if (cur.ok()) {
-      SP_ASSIGN_OR_RETURN(old, decoded(*cur));
-    } else if (!cur.status().IsNotFound()) {
-      return cur.status();
-    }
+    SP_ASSIGN_OR_RETURN(std::shared_ptr<const void> old, current_row(ctx, primary));
     SP_ASSIGN_OR_RETURN(ValuePtr value, fn(old.get()));
     SP_RETURN_IF_ERROR(maintain(ctx, primary, old.get(), value ? value->decoded.get() : nullptr));
     return value ? ctx.put(ks_, primary, value) : ctx.remove(ks_, primary);

@@ -21,24 +21,6 @@ namespace savepoint {
 
 namespace {
 
-// One spelling per path, so tracking keys and DirName() results compare equal: repeated and trailing '/'
-// and "." components removed.
-std::string Normalize(std::string_view path) {
-  const bool absolute = !path.empty() && path.front() == '/';
-  std::string out = absolute ? "/" : "";
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string_view::npos) end = path.size();
-    std::string_view part = path.substr(pos, end - pos);
-    if (!part.empty() && part != ".") {
-      if (!out.empty() && out.back() != '/') out += '/';
-      out += part;
-    }
-    pos = end + 1;
-  }
-  return out.empty() ? "." : out;
-}
 
 const char* OpName(FaultOp op) {
   switch (op) {
@@ -273,7 +255,7 @@ uint64_t FaultInjectionFileSystem::total_size_locked() const {
 // --- FileSystem ---
 
 Result<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::new_writable_file(const std::string& path) {
-  const std::string p = Normalize(path);
+  const std::string p = NormalizePath(path);
   std::lock_guard<std::mutex> guard(mu_);
   if (power_off_) return PowerOff(p);
   SP_RETURN_IF_ERROR(take_fault(FaultOp::kCreate, p));
@@ -290,7 +272,7 @@ Result<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::new_writable_fil
 
 Result<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::reopen_writable_file(
     const std::string& path) {
-  const std::string p = Normalize(path);
+  const std::string p = NormalizePath(path);
   std::lock_guard<std::mutex> guard(mu_);
   if (power_off_) return PowerOff(p);
   SP_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> base_file, base_->reopen_writable_file(p));
@@ -328,7 +310,7 @@ Status FaultInjectionFileSystem::create_dirs(const std::string& dir) {
 }
 
 Status FaultInjectionFileSystem::remove_file(const std::string& path) {
-  const std::string p = Normalize(path);
+  const std::string p = NormalizePath(path);
   std::lock_guard<std::mutex> guard(mu_);
   if (power_off_) return PowerOff(p);
   SP_RETURN_IF_ERROR(take_fault(FaultOp::kRemove, p));
@@ -342,8 +324,8 @@ Status FaultInjectionFileSystem::remove_file(const std::string& path) {
 }
 
 Status FaultInjectionFileSystem::rename_file(const std::string& from, const std::string& to) {
-  const std::string f = Normalize(from);
-  const std::string t = Normalize(to);
+  const std::string f = NormalizePath(from);
+  const std::string t = NormalizePath(to);
   std::lock_guard<std::mutex> guard(mu_);
   if (power_off_) return PowerOff(t);
   SP_RETURN_IF_ERROR(take_fault(FaultOp::kRename, f + " -> " + t));
@@ -388,7 +370,7 @@ Status FaultInjectionFileSystem::rename_file(const std::string& from, const std:
 }
 
 Status FaultInjectionFileSystem::truncate_file(const std::string& path, uint64_t size) {
-  const std::string p = Normalize(path);
+  const std::string p = NormalizePath(path);
   std::lock_guard<std::mutex> guard(mu_);
   if (power_off_) return PowerOff(p);
   SP_RETURN_IF_ERROR(take_fault(FaultOp::kTruncate, p));
@@ -405,7 +387,7 @@ Status FaultInjectionFileSystem::truncate_file(const std::string& path, uint64_t
 }
 
 Status FaultInjectionFileSystem::sync_dir(const std::string& dir) {
-  const std::string d = Normalize(dir);
+  const std::string d = NormalizePath(dir);
   std::lock_guard<std::mutex> guard(mu_);
   if (power_off_) return PowerOff(d);
   SP_RETURN_IF_ERROR(take_fault(FaultOp::kSyncDir, d));

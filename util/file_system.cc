@@ -25,4 +25,21 @@ std::string DirName(std::string_view path) {
   return std::string(parent);
 }
 
+std::string NormalizePath(std::string_view path) {
+  const bool absolute = !path.empty() && path.front() == '/';
+  std::string out = absolute ? "/" : "";
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(pos, end - pos);
+    if (!part.empty() && part != ".") {
+      if (!out.empty() && out.back() != '/') out += '/';
+      out += part;
+    }
+    pos = end + 1;
+  }
+  return out.empty() ? "." : out;
+}
+
 }  // namespace savepoint

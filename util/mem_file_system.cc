@@ -15,23 +15,6 @@ namespace savepoint {
 
 namespace {
 
-// One spelling per path: repeated and trailing '/' and "." components removed ("" and "./" become ".").
-std::string Normalize(std::string_view path) {
-  const bool absolute = !path.empty() && path.front() == '/';
-  std::string out = absolute ? "/" : "";
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string_view::npos) end = path.size();
-    std::string_view part = path.substr(pos, end - pos);
-    if (!part.empty() && part != ".") {
-      if (!out.empty() && out.back() != '/') out += '/';
-      out += part;
-    }
-    pos = end + 1;
-  }
-  return out.empty() ? "." : out;
-}
 
 struct Tree {
   std::mutex mu;
@@ -97,7 +80,7 @@ class MemFileLock final : public FileLock {
 class MemFileSystem final : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> new_writable_file(const std::string& path) override {
-    std::string p = Normalize(path);
+    std::string p = NormalizePath(path);
     std::lock_guard<std::mutex> guard(tree_->mu);
     SP_RETURN_IF_ERROR(check_creatable(p));
     auto& contents = tree_->files[p];
@@ -110,7 +93,7 @@ class MemFileSystem final : public FileSystem {
   }
 
   Result<std::unique_ptr<WritableFile>> reopen_writable_file(const std::string& path) override {
-    std::string p = Normalize(path);
+    std::string p = NormalizePath(path);
     std::lock_guard<std::mutex> guard(tree_->mu);
     auto it = tree_->files.find(p);
     if (it == tree_->files.end()) return not_found(p);
@@ -118,7 +101,7 @@ class MemFileSystem final : public FileSystem {
   }
 
   Status read_file(const std::string& path, std::string* contents) override {
-    std::string p = Normalize(path);
+    std::string p = NormalizePath(path);
     std::lock_guard<std::mutex> guard(tree_->mu);
     auto it = tree_->files.find(p);
     if (it == tree_->files.end()) return not_found(p);
@@ -127,7 +110,7 @@ class MemFileSystem final : public FileSystem {
   }
 
   Result<uint64_t> file_size(const std::string& path) override {
-    std::string p = Normalize(path);
+    std::string p = NormalizePath(path);
     std::lock_guard<std::mutex> guard(tree_->mu);
     auto it = tree_->files.find(p);
     if (it == tree_->files.end()) return not_found(p);
@@ -135,13 +118,13 @@ class MemFileSystem final : public FileSystem {
   }
 
   bool file_exists(const std::string& path) override {
-    std::string p = Normalize(path);
+    std::string p = NormalizePath(path);
     std::lock_guard<std::mutex> guard(tree_->mu);
     return tree_->files.count(p) != 0 || tree_->dirs.count(p) != 0;
   }
 
   Result<std::vector<std::string>> list_dir(const std::string& dir) override {
-    std::string d = Normalize(dir);
+    std::string d = NormalizePath(dir);
     std::lock_guard<std::mutex> guard(tree_->mu);
     if (tree_->dirs.count(d) == 0) {
       if (tree_->files.count(d) != 0) return Status::IOError(d + ": not a directory");
@@ -158,7 +141,7 @@ class MemFileSystem final : public FileSystem {
   }
 
   Status create_dirs(const std::string& dir) override {
-    std::string d = Normalize(dir);
+    std::string d = NormalizePath(dir);
     std::lock_guard<std::mutex> guard(tree_->mu);
     // Every prefix ending before a '/', then the whole path (mkdir -p).
     for (size_t pos = d.find('/', 1);; pos = d.find('/', pos + 1)) {
@@ -171,7 +154,7 @@ class MemFileSystem final : public FileSystem {
   }
 
   Status remove_file(const std::string& path) override {
-    std::string p = Normalize(path);
+    std::string p = NormalizePath(path);
     std::lock_guard<std::mutex> guard(tree_->mu);
     if (tree_->files.erase(p) == 0) {
       if (tree_->dirs.count(p) != 0) return Status::IOError(p + ": is a directory");
@@ -181,8 +164,8 @@ class MemFileSystem final : public FileSystem {
   }
 
   Status rename_file(const std::string& from, const std::string& to) override {
-    std::string f = Normalize(from);
-    std::string t = Normalize(to);
+    std::string f = NormalizePath(from);
+    std::string t = NormalizePath(to);
     std::lock_guard<std::mutex> guard(tree_->mu);
     auto it = tree_->files.find(f);
     if (it == tree_->files.end()) return not_found("rename " + f + " -> " + t + ": " + f);
@@ -195,7 +178,7 @@ class MemFileSystem final : public FileSystem {
   }
 
   Status truncate_file(const std::string& path, uint64_t size) override {
-    std::string p = Normalize(path);
+    std::string p = NormalizePath(path);
     std::lock_guard<std::mutex> guard(tree_->mu);
     auto it = tree_->files.find(p);
     if (it == tree_->files.end()) return not_found(p);
@@ -204,14 +187,14 @@ class MemFileSystem final : public FileSystem {
   }
 
   Status sync_dir(const std::string& dir) override {
-    std::string d = Normalize(dir);
+    std::string d = NormalizePath(dir);
     std::lock_guard<std::mutex> guard(tree_->mu);
     if (tree_->dirs.count(d) == 0) return not_found(d);
     return Status::OK();
   }
 
   Result<std::unique_ptr<FileLock>> lock_file(const std::string& path) override {
-    std::string p = Normalize(path);
+    std::string p = NormalizePath(path);
     std::lock_guard<std::mutex> guard(tree_->mu);
     if (tree_->locked.count(p) != 0) return Status::Busy(p + " is held by this process");
     if (tree_->files.count(p) == 0) {

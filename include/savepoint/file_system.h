@@ -85,5 +85,7 @@ std::unique_ptr<FileSystem> NewMemFileSystem();
 std::string JoinPath(std::string_view dir, std::string_view name);
 // The parent directory of `path` ("." when it has none).
 std::string DirName(std::string_view path);
+// One spelling per path: repeated and trailing '/' and "." components removed ("" and "./" become ".").
+std::string NormalizePath(std::string_view path);
 
 }  // namespace savepoint

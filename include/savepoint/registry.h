@@ -203,6 +203,8 @@ class RegistryCore {
   void set_decode(DecodeFn fn) { decode_ = std::move(fn); }
 
  private:
+  // The row's object as the commit sees it; nullptr when absent.
+  Result<std::shared_ptr<const void>> current_row(CommitContext& ctx, const std::string& primary) const;
   Status maintain(CommitContext& ctx, const std::string& primary, const void* old_value,
                   const void* new_value) const;
   void build(IndexBase* index);
