@@ -264,6 +264,24 @@ Status EngineImpl::open() {
     wo.timeline = DecodeFixed32(v.data());
   }
   wo.first_lsn_if_empty = applied_lsn_ + 1;
+  if (applied_lsn_ > 0) {
+    // RocksDB has state, so the WAL must exist (a checkpoint never retires the newest segment): a missing
+    // WAL would silently lose every commit since the last flush.
+    auto segments = wal::ListSegments(fs_, wal_dir_);
+    bool any = false;
+    if (segments.ok()) {
+      for (const wal::SegmentInfo& seg : *segments) any |= seg.timeline == wo.timeline;
+    }
+    if (!any) {
+      return Status::Corruption(options_.data_dir + ": RocksDB holds state up to LSN " + std::to_string(applied_lsn_) +
+                                " but " + wal_dir_ + " has no WAL segment of timeline " +
+                                std::to_string(wo.timeline) + "; restore the WAL directory");
+    }
+  } else if (!db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaTimeline, &v).ok()) {
+    std::string tl;
+    PutFixed32(&tl, wo.timeline);
+    SP_RETURN_IF_ERROR(FromRocks(db_->Put(rocksdb::WriteOptions(), meta_cf_, kMetaTimeline, tl), "writing meta"));
+  }
   wo.segment_size = options_.wal_segment_size;
   wo.sync_interval = options_.sync_interval;
   wo.clock = clock_;

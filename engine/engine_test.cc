@@ -529,5 +529,22 @@ TEST_F(EngineTest, WaitMaterializedReturnsAfterARecoveryThatReplayed) {
   EXPECT_EQ(Get(e.get(), *e->find_keyspace("kv"), "k9"), "v");
 }
 
+// A deleted WAL directory must not go unnoticed: commits since the last flush would be lost silently.
+TEST_F(EngineTest, MissingWalIsRefused) {
+  {
+    auto e = Open();
+    auto ks = *e->create_keyspace("kv");
+    Transaction t(Durability::kSync);
+    t.put(ks, "k", "v");
+    ASSERT_TRUE(e->commit(t).ok());
+    ASSERT_TRUE(e->close().ok());
+  }
+  std::filesystem::remove_all(MakeOptions().data_dir + "/wal");
+  auto e = Engine::open(MakeOptions());
+  ASSERT_FALSE(e.ok());
+  EXPECT_TRUE(e.status().IsCorruption()) << e.status().ToString();
+  EXPECT_NE(e.status().message().find("no WAL segment"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace savepoint

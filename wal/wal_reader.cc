@@ -100,7 +100,9 @@ bool WalReader::load_segment() {
   const std::string where = source_->describe(seg);
   offset_ = 0;
   Status s = source_->load(seg, &buf_);
-  if (!s.ok()) return fail(StopReason::kIOError, s.WithContext("reading " + where));
+  if (!s.ok()) {
+    return fail(s.IsCorruption() ? StopReason::kCorruption : StopReason::kIOError, s.WithContext("reading " + where));
+  }
   loaded_ = true;
 
   SegmentHeader h;

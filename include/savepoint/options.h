@@ -67,7 +67,7 @@ struct Options {
 
   // Relaxed commits are fdatasync'd at least this often. Default: 1 s.
   std::chrono::microseconds sync_interval = std::chrono::seconds(1);
-  // WAL segment size. Default: 64 MiB.
+  // WAL segment size; at least 4096. Default: 64 MiB.
   uint64_t wal_segment_size = 64ull << 20;
   // A checkpoint runs when this many WAL bytes were written since the last one... Default: 256 MiB.
   uint64_t checkpoint_wal_bytes = 256ull << 20;
