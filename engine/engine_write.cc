@@ -283,26 +283,34 @@ Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability d
 
   auto effects = std::make_shared<std::vector<Effect>>();
   Durability effective = durability == Durability::kSync ? Durability::kSync : Durability::kRelaxed;
+  bool coalesced = false;
   for (const Staged& s : staged) {
     if (s.ks->logged()) {
       effects->push_back({s.kind, s.ks->def.id, s.key, s.expire_at_micros, s.value});
       effective = Stronger(effective, s.ks->def.options.durability);
-    } else if (s.ks->coalesced()) {
-      if (s.kind == EffectKind::kDeletePrefix) {
-        s.ks->dirty_prefixes.push_back(s.key);
-      } else {
-        s.ks->dirty_keys.insert(s.key);
-      }
     }
+    coalesced |= s.ks->coalesced();
   }
   if (!effects->empty()) {
     std::string payload;
     EncodeEffects(*effects, &payload);
     auto appended = wal_->append_nowait(wal::RecordType::kTransaction, payload);
-    if (!appended.ok()) return appended.status();  // nothing applied
+    if (!appended.ok()) return appended.status();  // nothing applied, nothing marked
     info.lsn = appended->lsn;
     info.commit_micros = appended->commit_micros;
     SP_CRASH_POINT("engine.after_wal_append_before_apply");
+  } else if (coalesced) {
+    // Coalesced writes reach the log later; with the log failed they never would.
+    SP_RETURN_IF_ERROR(wal_->health());
+  }
+  // Only a commit that will happen marks its coalesced keys (a refused one must not be logged later).
+  for (const Staged& s : staged) {
+    if (!s.ks->coalesced()) continue;
+    if (s.kind == EffectKind::kDeletePrefix) {
+      s.ks->dirty_prefixes.push_back(s.key);
+    } else {
+      s.ks->dirty_keys.insert(s.key);
+    }
   }
   info.version = next_version_.fetch_add(1);
   for (Staged& s : staged) {

@@ -1,0 +1,202 @@
+// The torture driver's model must reject every wrong recovery it claims to check, and accept every right one
+// (a check that cannot fail finds nothing).
+#include "tools/crashtest/model.h"
+
+#include <gtest/gtest.h>
+
+namespace savepoint::crashtest {
+namespace {
+
+Op Put(char ks, std::string key, std::string value, uint64_t expire_at = 0) {
+  Op op;
+  op.kind = Op::Kind::kPut;
+  op.ks = ks;
+  op.key = std::move(key);
+  op.value = std::move(value);
+  op.expire_at = expire_at;
+  return op;
+}
+Op RemovePrefix(char ks, std::string prefix) {
+  Op op;
+  op.kind = Op::Kind::kRemovePrefix;
+  op.ks = ks;
+  op.key = std::move(prefix);
+  return op;
+}
+
+class ModelTest : public ::testing::Test {
+ protected:
+  ModelTest() {
+    for (int i = 0; i < kGoldKeys; i++) {
+      base_.bank["gold:" + std::to_string(i)] = Row{std::to_string(kGoldEach), 0};
+      base_.wallet["gold:" + std::to_string(i)] = Row{"0", 0};
+    }
+    EXPECT_TRUE(log_.feed("B 0"));
+  }
+  // Reports one acknowledged commit through the protocol, as the workload does.
+  void Ack(uint64_t lsn, bool sync, std::vector<Op> ops, uint64_t coalesce_count = 0) {
+    CommitRecord c;
+    c.seq = ++seq_;
+    c.lsn = lsn;
+    c.sync = sync;
+    c.coalesce_count = coalesce_count;
+    c.ops = std::move(ops);
+    ASSERT_TRUE(log_.feed(EncodeIntent(c))) << log_.error();
+    ASSERT_TRUE(log_.feed(EncodeAck(c))) << log_.error();
+  }
+  void InFlight(std::vector<Op> ops) {
+    CommitRecord c;
+    c.seq = ++seq_;
+    c.ops = std::move(ops);
+    ASSERT_TRUE(log_.feed(EncodeIntent(c)));
+  }
+  // The state after applying the first `n` acknowledged commits to base_.
+  State After(size_t n) {
+    State s = base_;
+    for (size_t i = 0; i < n; i++) Apply(&s, log_.acked()[i].ops);
+    return s;
+  }
+  std::string Verify(const State& got, uint64_t last_lsn, uint64_t sessions = 0, uint64_t crash_micros = 0) {
+    log_.finish();
+    Recovered r;
+    r.state = got;
+    r.last_lsn = last_lsn;
+    r.sessions = sessions;
+    r.crash_micros = crash_micros;
+    return VerifyRecovery(base_, log_, r);
+  }
+
+  State base_;
+  CycleLog log_;
+  uint64_t seq_ = 0;
+};
+
+TEST_F(ModelTest, AcceptsALostRelaxedSuffix) {
+  Ack(10, true, {Put('b', "k1", "a")});
+  Ack(11, false, {Put('w', "k1", "b")});
+  Ack(12, false, {Put('w', "k2", "c")});
+  State got = After(1);
+  got.positions = base_.positions;
+  EXPECT_EQ(Verify(got, 10), "");
+}
+
+TEST_F(ModelTest, RejectsALostSyncCommit) {
+  Ack(10, false, {Put('w', "k1", "a")});
+  Ack(11, true, {Put('b', "k1", "b")});
+  EXPECT_NE(Verify(After(1), 10), "");
+}
+
+TEST_F(ModelTest, RejectsAHoleAndAPartialTransaction) {
+  Ack(10, false, {Put('w', "k1", "a")});
+  Ack(11, false, {Put('w', "k2", "b"), Put('b', "k2", "b")});
+  Ack(12, false, {Put('w', "k3", "c")});
+  State hole = After(3);
+  hole.wallet.erase("k2");
+  hole.bank.erase("k2");
+  EXPECT_NE(Verify(hole, 12), "");
+  State partial = After(2);
+  partial.bank.erase("k2");
+  EXPECT_NE(Verify(partial, 11), "");
+  EXPECT_EQ(Verify(After(2), 11), "");
+}
+
+TEST_F(ModelTest, AcceptsTheInFlightCommitEitherWayButNothingAfterALoss) {
+  Ack(10, false, {Put('w', "k1", "a")});
+  InFlight({Put('w', "k2", "b")});
+  State with = After(1);
+  with.wallet["k2"] = Row{"b", 0};
+  EXPECT_EQ(Verify(with, 11), "");
+  EXPECT_EQ(Verify(After(1), 10), "");
+}
+
+TEST_F(ModelTest, RejectsTheInFlightCommitWhenAnEarlierOneWasLost) {
+  Ack(10, false, {Put('w', "k1", "a")});
+  InFlight({Put('w', "k2", "b")});
+  State got = base_;
+  got.wallet["k2"] = Row{"b", 0};
+  EXPECT_NE(Verify(got, 9), "");
+}
+
+TEST_F(ModelTest, AnExpiredTtlKeyMayBeMissingAnUnexpiredOneMayNot) {
+  Ack(10, false, {Put('w', "ttl:1", "a", 1000)});
+  State got = base_;
+  EXPECT_EQ(Verify(got, 10, 0, /*crash_micros=*/1000), "");
+  EXPECT_NE(Verify(got, 10, 0, /*crash_micros=*/999), "");
+}
+
+TEST_F(ModelTest, CoalescedKeyspaceIsAPrefixNotBeforeTheDurableCoalescing) {
+  Ack(0, false, {Put('p', "k1", "a")});                        // coalesce count 0 after it
+  Ack(0, false, {Put('p', "k2", "b")}, /*coalesce_count=*/1);  // a coalescing happened after commit 1
+  Ack(10, true, {Put('b', "x", "1")}, 1);                      // ...and this sync commit made it durable
+  State none = After(3);
+  none.positions.clear();
+  EXPECT_NE(Verify(none, 10), "") << "the durable coalescing was lost";
+  State first = After(3);
+  first.positions.erase("k2");
+  EXPECT_EQ(Verify(first, 10), "");
+  State odd = After(3);
+  odd.positions.erase("k1");
+  EXPECT_NE(Verify(odd, 10), "") << "no prefix of the commits has k2 without k1";
+}
+
+TEST_F(ModelTest, VolatileMustBeEmptyAndGoldConserved) {
+  Ack(10, true, {Put('b', "gold:0", "990"), Put('w', "gold:0", "10")});
+  EXPECT_EQ(Verify(After(1), 10), "");
+  EXPECT_NE(Verify(After(1), 10, /*sessions=*/1), "");
+}
+
+TEST_F(ModelTest, GoldCreatedIsCaught) {
+  Ack(10, true, {Put('b', "gold:0", "990"), Put('w', "gold:0", "11")});
+  EXPECT_NE(Verify(After(1), 10), "");
+}
+
+TEST_F(ModelTest, PrefixRemovalAppliesToTheModel) {
+  Ack(0, false, {Put('p', "k1", "a"), Put('p', "k12", "b"), Put('p', "k2", "c")});
+  Ack(0, false, {RemovePrefix('p', "k1")});
+  State s = After(2);
+  EXPECT_EQ(s.positions.size(), 1u);
+  EXPECT_EQ(s.positions.count("k2"), 1u);
+}
+
+TEST(CycleLogTest, AnAcknowledgementAfterAFailedCommitIsAViolation) {
+  CycleLog log;
+  ASSERT_TRUE(log.feed("B 0"));
+  ASSERT_TRUE(log.feed("I 1 1 P w k1 v 0"));
+  ASSERT_TRUE(log.feed("I 2 1 P w k2 v 0"));  // commit 1 failed (no answer)
+  EXPECT_FALSE(log.feed("A 2 5 R 0 1 P w k2 v 0"));
+}
+
+TEST(CycleLogTest, ARefusalIsNotInFlight) {
+  CycleLog log;
+  ASSERT_TRUE(log.feed("I 1 1 P w k1 v 0"));
+  ASSERT_TRUE(log.feed("N 1"));
+  ASSERT_TRUE(log.feed("I 2 1 P w k2 v 0"));
+  ASSERT_TRUE(log.feed("A 2 5 R 0 1 P w k2 v 0"));
+  log.finish();
+  EXPECT_FALSE(log.maybe().has_value());
+  EXPECT_EQ(log.acked().size(), 1u);
+  EXPECT_FALSE(log.feed("A 9 5 R 0 1 P w k2 v 0")) << "an acknowledgement of a commit never attempted";
+  EXPECT_FALSE(log.feed("Q what"));
+}
+
+TEST(ProtocolTest, LinesRoundTrip) {
+  CommitRecord c;
+  c.seq = 7;
+  c.lsn = 42;
+  c.sync = true;
+  c.coalesce_count = 3;
+  c.ops.push_back(Put('w', "ttl:1", "v1-xx", 123));
+  Op row;
+  row.kind = Op::Kind::kRowPut;
+  row.id = 5;
+  row.row = Character{"n3", 4};
+  c.ops.push_back(row);
+  c.ops.push_back(RemovePrefix('p', "k1"));
+  Line line;
+  ASSERT_TRUE(ParseLine(EncodeAck(c), &line));
+  EXPECT_EQ(EncodeAck(line.commit), EncodeAck(c));
+  EXPECT_FALSE(ParseLine("A 7 42 S 3 2 P w k1 v 0", &line)) << "fewer operations than announced";
+}
+
+}  // namespace
+}  // namespace savepoint::crashtest
