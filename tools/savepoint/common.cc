@@ -247,7 +247,7 @@ Result<uint64_t> ParseTime(std::string_view text) {
     return static_cast<uint64_t>(std::stoull(std::string(text)));
   }
   size_t p = 0;
-  int year, mon, day, hour = 0, min = 0, sec = 0;
+  int year = 0, mon = 0, day = 0, hour = 0, min = 0, sec = 0;
   if (!TakeDigits(text, &p, 4, &year) || p >= text.size() || text[p++] != '-' ||
       !TakeDigits(text, &p, 2, &mon) || p >= text.size() || text[p++] != '-' ||
       !TakeDigits(text, &p, 2, &day)) {

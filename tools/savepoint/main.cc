@@ -190,7 +190,7 @@ int Main(int argc, char** argv) {
   c_export->add_flag("--no-wal", exp.no_wal, "Read RocksDB alone, without the WAL tail");
   c_export->add_flag("--include-expired", exp.include_expired,
                      "Include rows whose TTL passed but were not swept yet");
-  c_export->add_flag("--json", "Accepted for symmetry: the output is always JSON lines");
+  c_export->add_flag("--json")->description("Accepted for symmetry: the output is always JSON lines");
   c_export->footer(
       Footer("  savepoint export /srv/game/data > game.jsonl\n"
              "  savepoint export /srv/game/data --keyspace characters --keyspace characters.by_name | gzip > "
