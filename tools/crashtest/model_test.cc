@@ -8,13 +8,7 @@ namespace savepoint::crashtest {
 namespace {
 
 Op Put(char ks, std::string key, std::string value, uint64_t expire_at = 0) {
-  Op op;
-  op.kind = Op::Kind::kPut;
-  op.ks = ks;
-  op.key = std::move(key);
-  op.value = std::move(value);
-  op.expire_at = expire_at;
-  return op;
+  return PutOp(ks, std::move(key), std::move(value), expire_at);
 }
 Op RemovePrefix(char ks, std::string prefix) {
   Op op;

@@ -61,15 +61,6 @@ Table* TableOf(State* s, char ks) {
   }
 }
 
-Op PutOp(char ks, std::string key, std::string value, uint64_t expire_at = 0) {
-  Op op;
-  op.kind = Op::Kind::kPut;
-  op.ks = ks;
-  op.key = std::move(key);
-  op.value = std::move(value);
-  op.expire_at = expire_at;
-  return op;
-}
 
 void ApplyToTable(Table* t, const Op& op) {
   switch (op.kind) {
@@ -108,6 +99,16 @@ bool WriteAll(int fd, const std::string& s) {
 }
 
 }  // namespace
+
+Op PutOp(char ks, std::string key, std::string value, uint64_t expire_at) {
+  Op op;
+  op.kind = Op::Kind::kPut;
+  op.ks = ks;
+  op.key = std::move(key);
+  op.value = std::move(value);
+  op.expire_at = expire_at;
+  return op;
+}
 
 // --------------------------------------------------------------------------------------------- data set
 

@@ -108,6 +108,9 @@ struct Op {
   Character row;
 };
 
+// A put of `value` at `key` of keyspace `ks` (with an expiry, or 0).
+Op PutOp(char ks, std::string key, std::string value, uint64_t expire_at = 0);
+
 struct CommitRecord {
   uint64_t seq = 0;
   uint64_t lsn = 0;  // 0: nothing logged
