@@ -281,7 +281,8 @@ class Registry {
     options.keyspace.kind = "registry";
     SP_ASSIGN_OR_RETURN(Keyspace * ks, engine->create_keyspace(name, options.keyspace));
     std::unique_ptr<Registry> r(new Registry(engine, ks, std::string(name), std::move(options.schema)));
-    const Schema* schema = &r->core_->schema();
+    // The engine keeps this decoder after the registry is gone (cache misses use it): it owns its schema.
+    auto schema = std::make_shared<const Schema>(r->core_->schema());
     auto decode = [schema](std::string_view bytes) -> Result<std::shared_ptr<const void>> {
       SP_ASSIGN_OR_RETURN(std::shared_ptr<const V> v, ValueCodec<V>::decode(bytes, *schema));
       return std::shared_ptr<const void>(std::move(v));
