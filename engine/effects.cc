@@ -187,4 +187,28 @@ Status DecodeCatalogChange(std::string_view payload, CatalogOp* op, KeyspaceDef*
   return Status::OK();
 }
 
+Status ValidateRecordPayload(wal::RecordType type, std::string_view payload) {
+  switch (type) {
+    case wal::RecordType::kTransaction: {
+      std::vector<Effect> effects;
+      return DecodeEffects(payload, &effects);
+    }
+    case wal::RecordType::kCatalogChange: {
+      CatalogOp op;
+      KeyspaceDef def;
+      return DecodeCatalogChange(payload, &op, &def);
+    }
+    case wal::RecordType::kCheckpoint:
+      if (payload.size() == 8) return Status::OK();
+      return Status::Corruption("checkpoint payload is " + std::to_string(payload.size()) + " bytes, not 8");
+    case wal::RecordType::kTimelineSwitch:
+      if (payload.size() == 16) return Status::OK();
+      return Status::Corruption("timeline switch payload is " + std::to_string(payload.size()) + " bytes, not 16");
+    case wal::RecordType::kRestorePoint:
+      if (!payload.empty() && payload.size() <= wal::kMaxRestorePointName) return Status::OK();
+      return Status::Corruption("restore point name of " + std::to_string(payload.size()) + " bytes");
+  }
+  return Status::Corruption("unknown record type");
+}
+
 }  // namespace savepoint::engine

@@ -10,6 +10,7 @@
 #include "savepoint/options.h"
 #include "savepoint/status.h"
 #include "savepoint/value.h"
+#include "wal/format.h"
 
 namespace savepoint::engine {
 
@@ -49,6 +50,11 @@ Status CheckCompatible(const KeyspaceDef& existing, const KeyspaceOptions& wante
 enum class CatalogOp : uint8_t { kCreate = 1, kDrop = 2, kAlter = 3 };
 void EncodeCatalogChange(CatalogOp op, const KeyspaceDef& def, std::string* out);
 Status DecodeCatalogChange(std::string_view payload, CatalogOp* op, KeyspaceDef* def);
+
+// Checks that a WAL record's payload is what the engine writes for its type (docs/recovery.md): effects and
+// catalog changes decode, a checkpoint marker is 8 bytes, a timeline switch 16, a restore point name 1 to
+// 255 bytes. Corruption naming the problem otherwise. For tools that verify a log without applying it.
+Status ValidateRecordPayload(wal::RecordType type, std::string_view payload);
 
 inline constexpr size_t kMaxKeyBytes = 16u << 10;
 inline constexpr size_t kMaxValueBytes = 64u << 20;

@@ -100,5 +100,18 @@ TEST(Effects, CatalogDefinitionsAndCompatibility) {
   EXPECT_TRUE(ValidateKeyspaceName(std::string(129, 'a')).IsInvalidArgument());
 }
 
+TEST(Effects, RecordPayloadValidation) {
+  std::string tx;
+  EncodeEffects({{EffectKind::kDelete, 1, "k", 0, nullptr}}, &tx);
+  EXPECT_TRUE(ValidateRecordPayload(wal::RecordType::kTransaction, tx).ok());
+  EXPECT_TRUE(ValidateRecordPayload(wal::RecordType::kTransaction, tx.substr(0, 2)).IsCorruption());
+  EXPECT_TRUE(ValidateRecordPayload(wal::RecordType::kCatalogChange, "x").IsCorruption());
+  EXPECT_TRUE(ValidateRecordPayload(wal::RecordType::kCheckpoint, std::string(8, '\0')).ok());
+  EXPECT_TRUE(ValidateRecordPayload(wal::RecordType::kCheckpoint, "1234567").IsCorruption());
+  EXPECT_TRUE(ValidateRecordPayload(wal::RecordType::kTimelineSwitch, std::string(16, '\0')).ok());
+  EXPECT_TRUE(ValidateRecordPayload(wal::RecordType::kRestorePoint, "v1").ok());
+  EXPECT_TRUE(ValidateRecordPayload(wal::RecordType::kRestorePoint, "").IsCorruption());
+}
+
 }  // namespace
 }  // namespace savepoint::engine

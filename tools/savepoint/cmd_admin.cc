@@ -209,17 +209,9 @@ int RunCheck(const CheckArgs& a) {
         auto reader = wal::WalReader::Open(FileSystem::Default(), wal_dir, ro);
         if (!reader.ok()) return Fail(reader.status());
         wal::Record r;
-        std::vector<engine::Effect> effects;
         while ((*reader)->next(&r)) {
           tail_records++;
-          Status ps;
-          if (r.type == wal::RecordType::kTransaction) {
-            ps = engine::DecodeEffects(r.payload, &effects);
-          } else if (r.type == wal::RecordType::kCatalogChange) {
-            engine::CatalogOp op;
-            engine::KeyspaceDef def;
-            ps = engine::DecodeCatalogChange(r.payload, &op, &def);
-          }
+          Status ps = engine::ValidateRecordPayload(r.type, r.payload);
           if (!ps.ok()) {
             wal_problems.push_back("WAL record " + std::to_string(r.lsn) +
                                    " does not decode: " + ps.message());

@@ -299,7 +299,6 @@ int RunWalVerify(const WalVerifyArgs& a) {
   uint64_t records = 0, first_lsn = 0, first_time = 0, last_time = 0;
   std::map<std::string, uint64_t> by_type;
   std::vector<std::string> payload_errors;
-  std::vector<engine::Effect> effects;
   Progress progress("verifying " + a.path);
   while ((*reader)->next(&r)) {
     progress.update(records, "records");
@@ -309,19 +308,7 @@ int RunWalVerify(const WalVerifyArgs& a) {
     }
     last_time = r.commit_micros;
     by_type[wal::RecordTypeName(r.type)]++;
-    Status s;
-    if (r.type == wal::RecordType::kTransaction) {
-      s = engine::DecodeEffects(r.payload, &effects);
-    } else if (r.type == wal::RecordType::kCatalogChange) {
-      engine::CatalogOp op;
-      engine::KeyspaceDef def;
-      s = engine::DecodeCatalogChange(r.payload, &op, &def);
-    } else if (r.type == wal::RecordType::kCheckpoint && r.payload.size() != 8) {
-      s = Status::Corruption("checkpoint payload is " + std::to_string(r.payload.size()) + " bytes, not 8");
-    } else if (r.type == wal::RecordType::kTimelineSwitch && r.payload.size() != 16) {
-      s = Status::Corruption("timeline switch payload is " + std::to_string(r.payload.size()) +
-                             " bytes, not 16");
-    }
+    Status s = engine::ValidateRecordPayload(r.type, r.payload);
     if (!s.ok()) {
       const auto& seg = (*reader)->segments()[(*reader)->segment_index()];
       payload_errors.push_back(seg.name + ": LSN " + std::to_string(r.lsn) + ": " + s.message());
