@@ -111,6 +111,8 @@ class EngineImpl final : public Engine {
   Result<uint64_t> create_restore_point(std::string_view name) override;
   Status wait_materialized() override;
 
+  Clock* clock() const override { return clock_; }
+
   Stats stats() override;
   std::string stats_json() override;
   std::string stats_prometheus() override;

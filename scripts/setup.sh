@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build clang libclang-rt-14-dev
           librocksdb-dev liblz4-dev nlohmann-json3-dev uuid-dev libspdlog-dev libxxhash-dev libabsl-dev
-          libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+          libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libhiredis-dev
           redis-server redis-tools rocksdb-tools lz4 python3)
 missing=()
 for p in "${packages[@]}"; do
@@ -13,6 +13,6 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  apt-get update -qq || echo "setup: apt-get update reported an error; trying the install anyway" >&2
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -13,6 +13,7 @@ const char* Status::CodeName(Code code) {
     case Code::kConflict: return "Conflict";
     case Code::kBusy: return "Busy";
     case Code::kFatal: return "Fatal";
+    case Code::kWrongType: return "WrongType";
   }
   return "Unknown";
 }

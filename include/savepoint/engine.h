@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "savepoint/clock.h"
 #include "savepoint/options.h"
 #include "savepoint/stats.h"
 #include "savepoint/status.h"
@@ -183,6 +184,9 @@ class Engine {
   virtual Result<uint64_t> create_restore_point(std::string_view name) = 0;
   // Waits until the materializer has applied every durable record (tests, tools).
   virtual Status wait_materialized() = 0;
+
+  // The clock of commit timestamps and TTLs (Options::clock): layers above read time from it too.
+  virtual Clock* clock() const = 0;
 
   virtual Stats stats() = 0;
   virtual std::string stats_json() = 0;

@@ -27,6 +27,7 @@ class [[nodiscard]] Status {
     kConflict,
     kBusy,
     kFatal,
+    kWrongType,  // an operation against a key holding another kind of structure (Redis WRONGTYPE)
   };
 
   Status() = default;  // OK
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
   static Status Conflict(std::string_view msg) { return Status(Code::kConflict, msg); }
   static Status Busy(std::string_view msg) { return Status(Code::kBusy, msg); }
   static Status Fatal(std::string_view msg) { return Status(Code::kFatal, msg); }
+  static Status WrongType(std::string_view msg) { return Status(Code::kWrongType, msg); }
 
   bool ok() const { return code_ == Code::kOk; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }
@@ -50,6 +52,7 @@ class [[nodiscard]] Status {
   bool IsConflict() const { return code_ == Code::kConflict; }
   bool IsBusy() const { return code_ == Code::kBusy; }
   bool IsFatal() const { return code_ == Code::kFatal; }
+  bool IsWrongType() const { return code_ == Code::kWrongType; }
 
   Code code() const { return code_; }
   const std::string& message() const { return message_; }

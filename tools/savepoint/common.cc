@@ -27,6 +27,7 @@ int ExitCodeFor(const Status& s) {
       return kExitBusy;
     case Status::Code::kInvalidArgument:
     case Status::Code::kConflict:
+    case Status::Code::kWrongType:
       return kExitUsage;
   }
   return kExitIO;
@@ -53,6 +54,8 @@ Status AppendToMessage(const Status& s, std::string_view suffix) {
       return Status::Busy(m);
     case Status::Code::kFatal:
       return Status::Fatal(m);
+    case Status::Code::kWrongType:
+      return Status::WrongType(m);
   }
   return Status::IOError(m);
 }
