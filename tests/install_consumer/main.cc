@@ -2,6 +2,7 @@
 // are enough for a game server.
 #include <savepoint/engine.h>
 #include <savepoint/registry.h>
+#include <savepoint/structures.h>
 
 #include <cstdio>
 
@@ -21,6 +22,12 @@ int main(int argc, char** argv) {
   if (!heroes.ok() || !(*heroes)->put(1, {"aria", 7}).ok()) return 1;
   auto hero = (*heroes)->get(1);
   if (!hero.ok() || (*hero)->level != 7) return 1;
-  std::printf("consumer: %s is level %d\n", (*hero)->name.c_str(), (*hero)->level);
+  auto game = savepoint::Structures::open(engine->get(), "game");
+  if (!game.ok() || !(*game)->zincrby("leaderboard", 3, "aria").ok()) return 1;
+  auto rank = (*game)->zrank("leaderboard", "aria");
+  if (!rank.ok() || *rank != std::optional<int64_t>(0)) return 1;
+  game->reset();
+  std::printf("consumer: %s is level %d, rank %lld\n", (*hero)->name.c_str(), (*hero)->level,
+              static_cast<long long>(**rank));
   return (*engine)->close().ok() ? 0 : 1;
 }
