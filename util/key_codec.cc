@@ -473,6 +473,23 @@ void AppendKeyElement(std::string* out, const KeyElement& element) {
       element);
 }
 
+void AppendKeyInt64(std::string* out, int64_t v) {
+  out->push_back(static_cast<char>(key_tag::kInt64));
+  AppendBigEndian64(out, static_cast<uint64_t>(v) ^ kSignBit);
+}
+
+void AppendKeyUint64(std::string* out, uint64_t v) {
+  out->push_back(static_cast<char>(key_tag::kUint64));
+  AppendBigEndian64(out, v);
+}
+
+void AppendKeyString(std::string* out, std::string_view v) { AppendEscaped(out, key_tag::kString, v); }
+
+void AppendKeyUuid(std::string* out, const Uuid& v) {
+  out->push_back(static_cast<char>(key_tag::kUuid));
+  out->append(reinterpret_cast<const char*>(v.bytes.data()), v.bytes.size());
+}
+
 std::string EncodeKey(std::span<const KeyElement> elements) {
   std::string out;
   for (const KeyElement& e : elements) AppendKeyElement(&out, e);

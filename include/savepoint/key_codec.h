@@ -118,6 +118,11 @@ inline constexpr uint8_t kUuid = 0x30;
 // Appends the encoding of one element; a key is the concatenation of its elements' encodings, so callers can
 // build a prefix and extend it.
 void AppendKeyElement(std::string* out, const KeyElement& element);
+// The same for one element of a known type, without building a KeyElement (the registries' hot path).
+void AppendKeyInt64(std::string* out, int64_t v);
+void AppendKeyUint64(std::string* out, uint64_t v);
+void AppendKeyString(std::string* out, std::string_view v);
+void AppendKeyUuid(std::string* out, const Uuid& v);
 std::string EncodeKey(std::span<const KeyElement> elements);
 std::string EncodeKey(std::initializer_list<KeyElement> elements);
 

@@ -43,6 +43,7 @@ struct KeyTraits;  // how a C++ key type maps onto key-codec elements
 template <typename T>
 struct KeyTraits<T, std::enable_if_t<std::is_integral_v<T> && std::is_signed_v<T>>> {
   static void append(KeyTuple* t, T v) { t->emplace_back(static_cast<int64_t>(v)); }
+  static void encode(std::string* out, T v) { AppendKeyInt64(out, static_cast<int64_t>(v)); }
   static bool take(const KeyTuple& t, size_t* i, T* out) {
     if (*i >= t.size() || !std::holds_alternative<int64_t>(t[*i])) return false;
     *out = static_cast<T>(std::get<int64_t>(t[(*i)++]));
@@ -52,6 +53,7 @@ struct KeyTraits<T, std::enable_if_t<std::is_integral_v<T> && std::is_signed_v<T
 template <typename T>
 struct KeyTraits<T, std::enable_if_t<std::is_integral_v<T> && std::is_unsigned_v<T>>> {
   static void append(KeyTuple* t, T v) { t->emplace_back(static_cast<uint64_t>(v)); }
+  static void encode(std::string* out, T v) { AppendKeyUint64(out, static_cast<uint64_t>(v)); }
   static bool take(const KeyTuple& t, size_t* i, T* out) {
     if (*i >= t.size() || !std::holds_alternative<uint64_t>(t[*i])) return false;
     *out = static_cast<T>(std::get<uint64_t>(t[(*i)++]));
@@ -61,6 +63,7 @@ struct KeyTraits<T, std::enable_if_t<std::is_integral_v<T> && std::is_unsigned_v
 template <>
 struct KeyTraits<std::string> {
   static void append(KeyTuple* t, const std::string& v) { t->emplace_back(v); }
+  static void encode(std::string* out, const std::string& v) { AppendKeyString(out, v); }
   static bool take(const KeyTuple& t, size_t* i, std::string* out) {
     if (*i >= t.size() || !std::holds_alternative<std::string>(t[*i])) return false;
     *out = std::get<std::string>(t[(*i)++]);
@@ -70,6 +73,7 @@ struct KeyTraits<std::string> {
 template <>
 struct KeyTraits<Uuid> {
   static void append(KeyTuple* t, const Uuid& v) { t->emplace_back(v); }
+  static void encode(std::string* out, const Uuid& v) { AppendKeyUuid(out, v); }
   static bool take(const KeyTuple& t, size_t* i, Uuid* out) {
     if (*i >= t.size() || !std::holds_alternative<Uuid>(t[*i])) return false;
     *out = std::get<Uuid>(t[(*i)++]);
@@ -81,17 +85,21 @@ struct KeyTraits<std::tuple<Ts...>> {
   static void append(KeyTuple* t, const std::tuple<Ts...>& v) {
     std::apply([&](const auto&... e) { (KeyTraits<std::decay_t<decltype(e)>>::append(t, e), ...); }, v);
   }
+  static void encode(std::string* out, const std::tuple<Ts...>& v) {
+    std::apply([&](const auto&... e) { (KeyTraits<std::decay_t<decltype(e)>>::encode(out, e), ...); }, v);
+  }
   static bool take(const KeyTuple& t, size_t* i, std::tuple<Ts...>* out) {
     return std::apply([&](auto&... e) { return (KeyTraits<std::decay_t<decltype(e)>>::take(t, i, &e) && ...); },
                       *out);
   }
 };
 
+// The key's encoding, written directly (no KeyTuple): the same bytes as EncodeKey of its elements.
 template <typename K>
 std::string EncodeTypedKey(const K& key) {
-  KeyTuple t;
-  KeyTraits<K>::append(&t, key);
-  return EncodeKey(t);
+  std::string out;
+  KeyTraits<K>::encode(&out, key);
+  return out;
 }
 
 template <typename K>
