@@ -124,7 +124,7 @@ namespace structures {
 std::string ElementPrefix(std::string_view key) {
   std::string out;
   out.reserve(key.size() + 4);
-  AppendKeyElement(&out, std::string(key));
+  AppendKeyString(&out, key);
   return out;
 }
 
@@ -316,21 +316,24 @@ void Batch::put_meta(std::string_view key, const Object& obj) { txn_.put(s_->met
 void Batch::remove_meta(std::string_view key) { txn_.remove(s_->meta_, key); }
 
 void Batch::put_element(std::string_view key, char kind, std::string_view rest, std::string_view value) {
-  scratch_ = ElementPrefix(key);
+  scratch_.clear();
+  AppendKeyString(&scratch_, key);
   scratch_.push_back(kind);
   scratch_.append(rest);
   txn_.put(s_->elements_, scratch_, value);
 }
 
 void Batch::remove_element(std::string_view key, char kind, std::string_view rest) {
-  scratch_ = ElementPrefix(key);
+  scratch_.clear();
+  AppendKeyString(&scratch_, key);
   scratch_.push_back(kind);
   scratch_.append(rest);
   txn_.remove(s_->elements_, scratch_);
 }
 
 void Batch::remove_elements(std::string_view key, char kind, std::string_view rest_prefix) {
-  scratch_ = ElementPrefix(key);
+  scratch_.clear();
+  AppendKeyString(&scratch_, key);
   scratch_.push_back(kind);
   scratch_.append(rest_prefix);
   txn_.remove_prefix(s_->elements_, scratch_);
@@ -348,7 +351,8 @@ void Batch::put_stream_meta(std::string_view key, uint64_t expire_at, StreamId l
 void Batch::remove_all(std::string_view key, StructureType type) {
   txn_.remove(s_->meta_, key);
   for (char kind : ElementKinds(type)) {
-    scratch_ = ElementPrefix(key);
+    scratch_.clear();
+  AppendKeyString(&scratch_, key);
     scratch_.push_back(kind);
     txn_.remove_prefix(s_->elements_, scratch_);
   }
