@@ -38,6 +38,11 @@ EXPECTED = {
     "get t=1": ("get", True, True),
     "get t=1, redis pipelined": ("get", True, False),
     "mixed t=1": ("mixed", False, True),
+    "zincrby t=1": ("zincrby", True, False),
+    "zincrby t=1, redis pipelined": ("zincrby", True, False),
+    "zrank t=1, redis pipelined": ("zrank", True, False),
+    "stream t=1, redis pipelined XADD": ("stream", True, False),
+    "stream t=1, redis pipelined XREADGROUP": ("stream", True, False),
     "memory per key": ("get", True, False),
     "recovery": ("recovery", True, False),
 }
