@@ -350,12 +350,15 @@ TEST(WalWriter, FullDiskRejectsAppendsAndLosesNothing) {
   ASSERT_TRUE(used.ok());
   fs.set_space_limit(*used + 30);  // the next record (40-byte header) does not fit
 
-  // This sync append is accepted but cannot be written: it waits for space.
+  // This append is accepted (the writer has not met the full disk yet) but cannot be written: its sync
+  // waiter waits for space. Appended here, not on the waiting thread, so that it is accepted before the
+  // rejected appends below however the threads are scheduled.
+  auto accepted = (*w)->append(RecordType::kTransaction, "while-full", Durability::kRelaxed);
+  ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
   std::atomic<bool> done{false};
   Status pending_status;
   std::thread pending([&] {
-    auto a = (*w)->append(RecordType::kTransaction, "while-full", Durability::kSync);
-    pending_status = a.status();
+    pending_status = (*w)->wait_durable(accepted->lsn);
     done = true;
   });
   // New appends are rejected at once.
