@@ -12,6 +12,102 @@ constexpr size_t kBuildBatch = 512;
 
 namespace registry_internal {
 
+namespace {
+
+// nlohmann's CBOR reader recurses once per nesting level of arrays and maps, and once per chunk of an
+// indefinite-length string (it accepts chunks that are themselves indefinite-length strings, which RFC 8949
+// 3.2.3 forbids). So a hostile or corrupt row of a few kilobytes (0x81 0x81 ... or 0x5f 0x5f ...) would
+// overflow the stack. This walks the item heads without recursion first: Corruption when arrays and maps
+// nest deeper than kMaxDocumentDepth or a string chunk is not a definite-length string of its string's type.
+// Every other malformation (truncation, reserved values, tags, trailing bytes) is left to nlohmann, which
+// reports it; the walk only stops early.
+Status CheckCborNesting(std::string_view in) {
+  size_t pos = 0;
+  // The head's argument: the value, or (for additional information 31) indefinite. False when malformed.
+  auto head = [&](uint8_t ib, uint64_t* value, bool* indefinite) {
+    const uint8_t info = ib & 31;
+    *indefinite = info == 31;
+    if (info < 24) {
+      *value = info;
+      return true;
+    }
+    if (info > 27) return info == 31;
+    const size_t n = size_t{1} << (info - 24);
+    if (in.size() - pos < n) return false;
+    *value = 0;
+    for (size_t i = 0; i < n; i++) *value = (*value << 8) | static_cast<uint8_t>(in[pos++]);
+    return true;
+  };
+  struct Open {
+    uint64_t items_left;  // definite arrays and maps
+    bool indefinite;      // ended by a break (0xff)
+  };
+  std::vector<Open> open;
+  bool top_seen = false;
+  for (;;) {
+    while (!open.empty() && !open.back().indefinite && open.back().items_left == 0) open.pop_back();
+    if (open.empty() && top_seen) return Status::OK();
+    if (pos >= in.size()) return Status::OK();  // truncated
+    const uint8_t ib = static_cast<uint8_t>(in[pos++]);
+    if (ib == 0xff) {  // break
+      if (open.empty() || !open.back().indefinite) return Status::OK();  // misplaced
+      open.pop_back();
+      continue;
+    }
+    // This item is one of its container's items (or the document).
+    if (open.empty()) {
+      top_seen = true;
+    } else if (!open.back().indefinite) {
+      open.back().items_left--;
+    }
+    const uint8_t major = ib >> 5;
+    uint64_t value = 0;
+    bool indefinite = false;
+    if (!head(ib, &value, &indefinite)) return Status::OK();
+    switch (major) {
+      case 2:    // byte string
+      case 3: {  // text string
+        if (!indefinite) {
+          if (value > in.size() - pos) return Status::OK();
+          pos += value;
+          break;
+        }
+        for (;;) {
+          if (pos >= in.size()) return Status::OK();
+          const uint8_t chunk = static_cast<uint8_t>(in[pos++]);
+          if (chunk == 0xff) break;
+          if (chunk >> 5 != major || (chunk & 31) == 31) {
+            return Status::Corruption("row has an indefinite-length string with a chunk that is not a definite-length "
+                                      "string of its type");
+          }
+          bool chunk_indefinite = false;
+          if (!head(chunk, &value, &chunk_indefinite) || value > in.size() - pos) return Status::OK();
+          pos += value;
+        }
+        break;
+      }
+      case 4:    // array
+      case 5: {  // map: a key and a value per entry
+        if (!indefinite && value == 0) break;
+        // More items than bytes is a truncation nlohmann reports, but only after reading what is there.
+        const uint64_t items = major == 4 ? value : value > UINT64_MAX / 2 ? UINT64_MAX : 2 * value;
+        open.push_back({items, indefinite});
+        if (open.size() > kMaxDocumentDepth) {
+          return Status::Corruption("row is nested deeper than " + std::to_string(kMaxDocumentDepth) + " levels");
+        }
+        break;
+      }
+      case 6:  // a tag: refused by nlohmann (cbor_tag_handler_t::error)
+        return Status::OK();
+      default:  // integers, floats, simple values
+        if (indefinite) return Status::OK();  // malformed
+        break;
+    }
+  }
+}
+
+}  // namespace
+
 std::string EncodeDocument(uint32_t version, const nlohmann::json& doc) {
   std::string out;
   PutVarint32(&out, version);
@@ -28,9 +124,10 @@ Result<nlohmann::json> DecodeDocument(std::string_view bytes, const Schema& sche
     return Status::Corruption("row written by schema version " + std::to_string(version) +
                               "; this build knows versions up to " + std::to_string(schema.version));
   }
+  const std::string_view rest = d.rest();
+  SP_RETURN_IF_ERROR(CheckCborNesting(rest));
   nlohmann::json doc;
   try {
-    const std::string_view rest = d.rest();
     doc = nlohmann::json::from_cbor(rest.begin(), rest.end());
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("row is not CBOR: ") + e.what());

@@ -301,5 +301,69 @@ TEST_F(RegistryTest, TradeBetweenInventoriesIsAllOrNothing) {
   EXPECT_EQ(n, 1);
 }
 
+// Found by value_codec_fuzzer: nlohmann's CBOR reader recurses once per nesting level, so a row of a few
+// kilobytes of 0x81 (an array holding an array holding ...) overflowed the stack (ASan: at ~4,000 levels;
+// release: ~80,000). Rows nested deeper than kMaxDocumentDepth are now Corruption.
+TEST(DocumentCodecTest, DeeplyNestedRowIsCorruptionNotAStackOverflow) {
+  const Schema schema;
+  for (const size_t depth : {size_t{5000}, size_t{200000}}) {
+    std::string row = "\x01" + std::string(depth, '\x81') + "\x01";  // version 1, [[[...[1]...]]]
+    auto doc = registry_internal::DecodeDocument(row, schema);
+    EXPECT_TRUE(doc.status().IsCorruption()) << doc.status().ToString();
+    row = "\x01";
+    for (size_t i = 0; i < depth; i++) row += "\xa1\x60";  // {"": {"": ...
+    row += "\x01";
+    EXPECT_TRUE(registry_internal::DecodeDocument(row, schema).status().IsCorruption());
+    // An array announcing more items than the row holds, with the nesting inside it.
+    row = std::string("\x01\x9b\x00\x00\x01\x00\x00\x00\x00\x00", 10) + std::string(depth, '\x81') + "\x01";
+    EXPECT_TRUE(registry_internal::DecodeDocument(row, schema).status().IsCorruption());
+  }
+}
+
+// Also found by value_codec_fuzzer, after the fix above: nlohmann reads each chunk of an indefinite-length
+// string by recursing, and accepts chunks that are indefinite-length strings themselves, so 15,000 bytes of
+// 0x5f (or 0x7f) overflowed the stack without any array or map. Such chunks are invalid CBOR: Corruption.
+TEST(DocumentCodecTest, NestedIndefiniteLengthStringsAreCorruptionNotAStackOverflow) {
+  const Schema schema;
+  for (const char start : {'\x5f', '\x7f'}) {
+    const std::string row = "\x01" + std::string(200000, start) + "\x40";
+    EXPECT_TRUE(registry_internal::DecodeDocument(row, schema).status().IsCorruption());
+    // One level with definite-length chunks is valid CBOR and decodes: h'0102' or "ab".
+    std::string valid = "\x01";
+    valid += start;
+    valid += start == '\x5f' ? "\x41\x01\x41\x02\xff" : "\x61" "a" "\x61" "b" "\xff";
+    auto doc = registry_internal::DecodeDocument(valid, schema);
+    ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+    if (start == '\x7f') EXPECT_EQ(*doc, "ab");
+  }
+}
+
+TEST(DocumentCodecTest, DeepestAllowedNestingDecodes) {
+  const Schema schema;
+  // The deepest allowed nesting still decodes, and round-trips.
+  nlohmann::json deep = 1;
+  for (size_t i = 0; i < registry_internal::kMaxDocumentDepth; i++) deep = nlohmann::json::array({deep});
+  auto back = registry_internal::DecodeDocument(registry_internal::EncodeDocument(1, deep), schema);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, deep);
+  nlohmann::json deeper = nlohmann::json::array({deep});
+  EXPECT_TRUE(registry_internal::DecodeDocument(registry_internal::EncodeDocument(1, deeper), schema)
+                  .status()
+                  .IsCorruption());
+}
+
+TEST(DocumentCodecTest, HostileRowsAreCorruption) {
+  const Schema schema;
+  for (const std::string& row : {std::string(""), std::string(1, '\0'), std::string("\x01"),
+                                std::string("\x01\xff"), std::string("\x01\x9f\x01"),  // unterminated
+                                std::string("\x01\xc1\x01"),                          // a tag
+                                std::string("\x01\x7b\xff\xff\xff\xff\xff\xff\xff\xff"),  // huge string
+                                std::string("\x01\x9b\xff\xff\xff\xff\xff\xff\xff\xff"),  // huge array
+                                std::string("\x01\x01\x01")}) {  // trailing bytes
+    auto doc = registry_internal::DecodeDocument(row, schema);
+    EXPECT_TRUE(doc.status().IsCorruption()) << doc.status().ToString();
+  }
+}
+
 }  // namespace
 }  // namespace savepoint

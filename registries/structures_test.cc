@@ -13,6 +13,7 @@
 
 #include "engine/engine_impl.h"
 #include "savepoint/fault_injection.h"
+#include "savepoint/registry.h"
 #include "tests/testutil.h"
 
 namespace savepoint {
@@ -155,6 +156,33 @@ TEST_F(StructuresTest, CompareAndSetAndMergePatch) {
   EXPECT_TRUE(db_->merge_patch("k", "{}").status().IsInvalidArgument());  // "b" is not JSON
   Reopen();
   EXPECT_EQ(Ok(db_->get("doc")), R"({"pos":{"x":1,"y":2}})");
+}
+
+// Found by value_codec_fuzzer: a patch of "[[[[..." overflowed the stack in nlohmann's recursive dump and
+// merge_patch (~100 KB of brackets in a release build). Patches and stored documents nested deeper than
+// kMaxDocumentDepth are refused, and refusing changes nothing.
+TEST_F(StructuresTest, DeeplyNestedMergePatchIsRefusedNotAStackOverflow) {
+  const size_t too_deep = registry_internal::kMaxDocumentDepth + 1;
+  for (const size_t depth : {too_deep, size_t{300000}}) {
+    EXPECT_TRUE(db_->merge_patch("doc", std::string(depth, '[') + std::string(depth, ']'))
+                    .status()
+                    .IsInvalidArgument());
+    std::string objects;
+    for (size_t i = 0; i < depth; i++) objects += R"({"a":)";
+    objects += "1" + std::string(depth, '}');
+    EXPECT_TRUE(db_->merge_patch("doc", objects).status().IsInvalidArgument());
+    EXPECT_FALSE(Ok(db_->exists("doc")));
+    // A stored document that deep is refused too, and stays as it was.
+    ASSERT_TRUE(Ok(db_->set("stored", objects)));
+    EXPECT_TRUE(db_->merge_patch("stored", R"({"b":2})").status().IsInvalidArgument());
+    EXPECT_EQ(Ok(db_->get("stored")), objects);
+  }
+  // Brackets inside strings do not count, and the deepest allowed patch applies.
+  const size_t max = registry_internal::kMaxDocumentDepth;
+  const std::string in_string = R"({"s":")" + std::string(100000, '[') + R"("})";
+  EXPECT_EQ(Ok(db_->merge_patch("str", in_string)), in_string);
+  const std::string deepest = std::string(max, '[') + std::string(max, ']');
+  EXPECT_EQ(Ok(db_->merge_patch("deepest", deepest)), deepest);
 }
 
 TEST_F(StructuresTest, TtlAtTheExactInstantAndAcrossRecovery) {

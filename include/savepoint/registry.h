@@ -123,9 +123,15 @@ struct Schema {
 };
 
 namespace registry_internal {
+// The deepest nesting of arrays and objects a stored document may have. The JSON and CBOR code of nlohmann
+// recurses once per level, so a hostile or corrupt row must not get to choose the depth: a few kilobytes of
+// nested arrays would overflow the stack. Real values nest a few levels; keep them under this one, since a
+// deeper value is written but then refused when read.
+inline constexpr size_t kMaxDocumentDepth = 512;
 // [varint schema version][CBOR document]
 std::string EncodeDocument(uint32_t version, const nlohmann::json& doc);
-// Decodes and upgrades to schema.version. Corruption when malformed or written by a newer schema.
+// Decodes and upgrades to schema.version. Corruption when malformed, nested deeper than kMaxDocumentDepth,
+// or written by a newer schema.
 Result<nlohmann::json> DecodeDocument(std::string_view bytes, const Schema& schema);
 }  // namespace registry_internal
 

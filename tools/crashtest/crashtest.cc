@@ -177,6 +177,7 @@ class Driver {
   std::map<std::string, uint64_t> cycles_by_mode_;
   uint64_t cycles_ = 0, power_cuts_ = 0, commits_verified_ = 0, whitebox_missed_ = 0, eio_ = 0, enospc_ = 0;
   uint64_t recovery_crashes_ = 0;
+  uint64_t game_writes_verified_ = 0;  // of commits_verified_: structures writes (all sync)
 };
 
 bool Driver::prepare_dir() {
@@ -664,6 +665,14 @@ void Driver::verify(Cycle* c) {
       c->error = "a commit after recovery did not read back: " + back.status().ToString();
       return;
     }
+    // The structures keep working too: a job goes in and comes back out, leaving the queue as it was.
+    auto pushed = h->game->rpush("queue", {probe}, Durability::kSync);
+    auto popped = h->game->rpop("queue", Durability::kSync);
+    if (!pushed.ok() || !popped.ok() || *popped != std::optional<std::string>(probe)) {
+      c->error = "a structures write after recovery failed: " +
+                 (!pushed.ok() ? pushed.status() : popped.status()).ToString();
+      return;
+    }
   }
   Status s = engine->close();
   if (!s.ok()) {
@@ -673,6 +682,9 @@ void Driver::verify(Cycle* c) {
   base_ = std::move(got.state);
   base_.bank["probe"] = Row{probe, 0};
   commits_verified_ += c->log.acked().size();
+  for (const CommitRecord& r : c->log.acked()) {
+    if (!r.ops.empty() && r.ops.front().is_game()) game_writes_verified_++;
+  }
   if (f_.verbose) {
     std::printf("cycle %llu %s (%s): %zu commits acknowledged%s, recovered to LSN %llu: ok\n",
                 static_cast<unsigned long long>(c->number), c->mode.c_str(), c->what.c_str(),
@@ -698,6 +710,24 @@ void DumpState(std::FILE* out, const char* what, const State& s) {
   for (auto& [id, c] : s.chars)
     std::fprintf(out, " %lld=%s/%lld", static_cast<long long>(id), c.name.c_str(),
                  static_cast<long long>(c.level));
+  std::fprintf(out, "\n  game lb:");
+  if (s.game.zsets.count("lb")) {
+    for (auto& [m, score] : s.game.zsets.at("lb")) std::fprintf(out, " %s=%g", m.c_str(), score);
+  }
+  std::fprintf(out, "\n  game queue:");
+  if (s.game.lists.count("queue")) {
+    for (auto& job : s.game.lists.at("queue")) std::fprintf(out, " %s", job.c_str());
+  }
+  for (auto& [key, members] : s.game.sets) {
+    std::fprintf(out, "\n  game %s:", key.c_str());
+    for (auto& m : members) std::fprintf(out, " %s", m.c_str());
+  }
+  for (auto& [key, st] : s.game.streams) {
+    std::fprintf(out, "\n  game %s: last delivered %s, entries:", key.c_str(), st.last_delivered.ToString().c_str());
+    for (auto& [id, v] : st.entries) std::fprintf(out, " %s=%s", id.ToString().c_str(), v.c_str());
+    std::fprintf(out, "; pending:");
+    for (auto& [id, consumer] : st.pending) std::fprintf(out, " %s@%s", id.ToString().c_str(), consumer.c_str());
+  }
   std::fprintf(out, "\n");
 }
 }  // namespace
@@ -761,6 +791,7 @@ int Driver::run() {
       base_.bank["gold:" + std::to_string(i)] = Row{std::to_string(kGoldEach), 0};
       base_.wallet["gold:" + std::to_string(i)] = Row{"0", 0};
     }
+    base_.game.streams["events"] = GameStream{};  // created with its consumer group, empty
     Cycle setup;
     setup.mode = "setup";
     setup.what = "clean close";
@@ -816,7 +847,9 @@ int Driver::run() {
       "during recovery: %llu)\n",
       static_cast<unsigned long long>(power_cuts_), static_cast<unsigned long long>(eio_),
       static_cast<unsigned long long>(enospc_), static_cast<unsigned long long>(recovery_crashes_));
-  std::printf("commits verified: %llu\n", static_cast<unsigned long long>(commits_verified_));
+  std::printf("commits verified: %llu (of them structures writes: %llu)\n",
+              static_cast<unsigned long long>(commits_verified_),
+              static_cast<unsigned long long>(game_writes_verified_));
   std::fflush(stdout);
   if (temp_dir_) {
     std::error_code ec;

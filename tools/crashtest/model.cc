@@ -118,6 +118,41 @@ bool Touches(const CommitRecord& c, char ks, const std::string& key) {
 
 }  // namespace
 
+std::string DescribeGameDiff(const Game& want, const Game& got) {
+  std::string out;
+  auto line = [&](const std::string& s) { out += "\n    " + s; };
+  for (const auto* key : {"lb"}) {
+    const auto w = want.zsets.count(key) ? want.zsets.at(key) : std::map<std::string, double>{};
+    const auto g = got.zsets.count(key) ? got.zsets.at(key) : std::map<std::string, double>{};
+    if (w != g) line(std::string(key) + ": " + std::to_string(w.size()) + " members expected, " + std::to_string(g.size()) + " found");
+    for (const auto& [m, score] : w) {
+      if (!g.count(m)) {
+        line(std::string(key) + "[" + m + "] missing");
+      } else if (g.at(m) != score) {
+        line(std::string(key) + "[" + m + "]: expected " + std::to_string(score) + ", got " + std::to_string(g.at(m)));
+      }
+    }
+  }
+  if (want.lists != got.lists) {
+    auto size = [](const Game& x) { return x.lists.count("queue") ? x.lists.at("queue").size() : 0; };
+    line("queue: " + std::to_string(size(want)) + " jobs expected, " + std::to_string(size(got)) + " found");
+  }
+  if (want.sets != got.sets) line("the sets differ");
+  for (const auto& [key, w] : want.streams) {
+    const GameStream g = got.streams.count(key) ? got.streams.at(key) : GameStream{};
+    if (w.entries != g.entries) {
+      line(key + ": " + std::to_string(w.entries.size()) + " entries expected, " + std::to_string(g.entries.size()) + " found");
+    }
+    if (w.last_delivered != g.last_delivered) {
+      line(key + ": last delivered " + w.last_delivered.ToString() + " expected, " + g.last_delivered.ToString() + " found");
+    }
+    if (w.pending != g.pending) {
+      line(key + ": " + std::to_string(w.pending.size()) + " pending expected, " + std::to_string(g.pending.size()) + " found");
+    }
+  }
+  return out;
+}
+
 std::string DescribeDiff(const State& want, const State& got, size_t max_lines) {
   std::string out;
   size_t lines = 0;
@@ -302,6 +337,22 @@ std::string VerifyRecovery(const State& base, const CycleLog& log, const Recover
            " (it equals the prefixes:" + (matches.empty() ? " none" : matches) +
            "); against the closest allowed one, after " + std::to_string(closest_j) +
            " commits:" + DescribeDiff(w, g);
+  }
+
+  // The game: every structures write is a sync commit, so every acknowledged one is there, the one in
+  // flight perhaps, and nothing else (their order is the order of the acknowledgements).
+  Game game = base.game;
+  for (const CommitRecord& c : acked) ApplyGame(&game, c.ops);
+  bool game_ok = game == got.state.game;
+  if (!game_ok && log.maybe().has_value()) {
+    Game with_maybe = game;
+    ApplyGame(&with_maybe, log.maybe()->ops);
+    game_ok = with_maybe == got.state.game;
+  }
+  if (!game_ok) {
+    return "the game's structures are not the state after every acknowledged structures write" +
+           std::string(log.maybe().has_value() ? " (with or without the one in flight)" : "") + ":" +
+           DescribeGameDiff(game, got.state.game);
   }
 
   if (got.sessions != 0)

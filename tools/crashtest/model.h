@@ -11,7 +11,9 @@
 //   - the coalesced keyspace equals the state after some prefix of the commits that ends before the first
 //     commit lost from the log, and not before the last coalescing that a later acknowledged sync commit made
 //     durable;
-//   - the volatile keyspace is empty and the gold is conserved.
+//   - the volatile keyspace is empty and the gold is conserved;
+//   - the game's structures (all written with sync commits) equal `base` plus every acknowledged structures
+//     write, optionally plus the one in flight.
 //
 // Thread-safety: none.
 #pragma once
@@ -65,5 +67,6 @@ std::string VerifyRecovery(const State& base, const CycleLog& log, const Recover
 
 // "bank[k3]: expected v1 got (absent)" lines for the first few differences.
 std::string DescribeDiff(const State& want, const State& got, size_t max_lines = 8);
+std::string DescribeGameDiff(const Game& want, const Game& got);
 
 }  // namespace savepoint::crashtest

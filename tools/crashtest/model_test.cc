@@ -47,7 +47,10 @@ class ModelTest : public ::testing::Test {
   // The state after applying the first `n` acknowledged commits to base_.
   State After(size_t n) {
     State s = base_;
-    for (size_t i = 0; i < n; i++) Apply(&s, log_.acked()[i].ops);
+    for (size_t i = 0; i < n; i++) {
+      Apply(&s, log_.acked()[i].ops);
+      ApplyGame(&s.game, log_.acked()[i].ops);
+    }
     return s;
   }
   std::string Verify(const State& got, uint64_t last_lsn, uint64_t sessions = 0, uint64_t crash_micros = 0) {
@@ -152,6 +155,71 @@ TEST_F(ModelTest, PrefixRemovalAppliesToTheModel) {
   EXPECT_EQ(s.positions.count("k2"), 1u);
 }
 
+Op Game(Op::Kind kind, std::string key, std::string value) {
+  Op op;
+  op.kind = kind;
+  op.ks = 'g';
+  op.key = std::move(key);
+  op.value = std::move(value);
+  return op;
+}
+Op ZScore(std::string member, double score) {
+  Op op = Game(Op::Kind::kZScore, "lb", std::move(member));
+  op.score = score;
+  return op;
+}
+Op Deliver(StreamId id, std::string consumer) {
+  Op op = Game(Op::Kind::kXDeliver, "events", "");
+  op.group = kEventsGroup;
+  op.consumer = std::move(consumer);
+  op.stream_id = id;
+  return op;
+}
+
+TEST_F(ModelTest, EveryAcknowledgedStructuresWriteMustSurvive) {
+  Op add = Game(Op::Kind::kXAdd, "events", "v1");
+  add.stream_id = StreamId{5, 0};
+  Ack(0, false, {ZScore("p1", 5)});
+  Ack(0, false, {Game(Op::Kind::kLPush, "queue", "job1")});
+  Ack(0, false, {add});
+  Ack(0, false, {Deliver(StreamId{5, 0}, "w1")});
+  Ack(11, false, {Put('w', "k1", "a")});  // a relaxed commit lost with the suffix: that is allowed
+  State got = After(5);
+  got.wallet.erase("k1");
+  EXPECT_EQ(Verify(got, 10), "");
+  State lost = got;
+  lost.game.lists.erase("queue");
+  EXPECT_NE(Verify(lost, 10), "") << "an acknowledged rpush is missing";
+  State undelivered = got;
+  undelivered.game.streams["events"].pending.clear();
+  EXPECT_NE(Verify(undelivered, 10), "") << "an acknowledged delivery is missing";
+  State extra = got;
+  extra.game.sets["online"].insert("p9");
+  EXPECT_NE(Verify(extra, 10), "") << "a structures write nobody made";
+}
+
+TEST_F(ModelTest, TheStructuresWriteInFlightMayOrMayNotHaveHappened) {
+  Ack(0, false, {ZScore("p1", 5)});
+  InFlight({ZScore("p1", 12)});
+  State before = After(1);
+  EXPECT_EQ(Verify(before, 10), "");
+  State after = before;
+  after.game.zsets["lb"]["p1"] = 12;
+  EXPECT_EQ(Verify(after, 10), "");
+  State wrong = before;
+  wrong.game.zsets["lb"]["p1"] = 7;
+  EXPECT_NE(Verify(wrong, 10), "");
+}
+
+TEST_F(ModelTest, EmptiedStructuresAreDeleted) {
+  Ack(0, false, {Game(Op::Kind::kLPush, "queue", "job1")});
+  Ack(0, false, {Game(Op::Kind::kLPop, "queue", "job1"), Game(Op::Kind::kSAdd, "online", "p1")});
+  Ack(0, false, {Game(Op::Kind::kSRem, "online", "p1")});
+  const State s = After(3);
+  EXPECT_TRUE(s.game.lists.empty());
+  EXPECT_TRUE(s.game.sets.empty());
+}
+
 TEST(CycleLogTest, AnAcknowledgementAfterAFailedCommitIsAViolation) {
   CycleLog log;
   ASSERT_TRUE(log.feed("B 0"));
@@ -186,9 +254,19 @@ TEST(ProtocolTest, LinesRoundTrip) {
   row.row = Character{"n3", 4};
   c.ops.push_back(row);
   c.ops.push_back(RemovePrefix('p', "k1"));
+  c.ops.push_back(ZScore("p3", -2.5));
+  c.ops.push_back(Game(Op::Kind::kLPop, "queue", "job7"));
+  c.ops.push_back(Deliver(StreamId{1700000000000, 3}, "w2"));
+  Op trim = Game(Op::Kind::kXTrim, "events", "");
+  trim.count = 12;
+  c.ops.push_back(trim);
   Line line;
   ASSERT_TRUE(ParseLine(EncodeAck(c), &line));
   EXPECT_EQ(EncodeAck(line.commit), EncodeAck(c));
+  ASSERT_EQ(line.commit.ops.size(), c.ops.size());
+  EXPECT_EQ(line.commit.ops[3].score, -2.5);
+  EXPECT_EQ(line.commit.ops[5].stream_id, (StreamId{1700000000000, 3}));
+  EXPECT_FALSE(ParseLine("A 7 0 R 3 1 XD events workers w1 5-x", &line)) << "a malformed stream ID";
   EXPECT_FALSE(ParseLine("A 7 42 S 3 2 P w k1 v 0", &line)) << "fewer operations than announced";
 }
 

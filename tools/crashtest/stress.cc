@@ -6,9 +6,12 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
 #include "savepoint/clock.h"
@@ -145,6 +148,7 @@ Result<Handles> OpenDataSet(Engine* engine) {
                       h.chars->add_index<int64_t>(
                           "by_level", [](const Character& c) { return std::vector<int64_t>{c.level}; },
                           /*unique=*/false));
+  SP_ASSIGN_OR_RETURN(h.game, Structures::open(engine, "game"));
   return h;
 }
 
@@ -162,6 +166,9 @@ Status CreateDataSet(const Options& options) {
         seed.put(h->wallet, GoldKey(i), "0");
       }
       s = engine->commit(seed).status();
+      if (s.ok()) {
+        s = h->game->xgroup_create("events", kEventsGroup, StreamId{0, 0}, /*mkstream=*/true, Durability::kSync);
+      }
     }
   }
   Status c = engine->close();
@@ -172,6 +179,7 @@ Status CreateDataSet(const Options& options) {
 
 void Apply(State* state, const std::vector<Op>& ops) {
   for (const Op& op : ops) {
+    if (op.is_game()) continue;
     if (op.kind == Op::Kind::kRowPut) {
       state->chars[op.id] = op.row;
     } else if (op.kind == Op::Kind::kRowRemove) {
@@ -188,6 +196,135 @@ void ApplyPositions(Table* positions, const std::vector<Op>& ops) {
       ApplyToTable(positions, op);
     }
   }
+}
+
+void ApplyGame(Game* game, const std::vector<Op>& ops) {
+  for (const Op& op : ops) {
+    switch (op.kind) {
+      case Op::Kind::kZScore:
+        game->zsets[op.key][op.value] = op.score;
+        break;
+      case Op::Kind::kZRem: {
+        auto& z = game->zsets[op.key];
+        z.erase(op.value);
+        if (z.empty()) game->zsets.erase(op.key);  // an emptied key is deleted, as in Redis
+        break;
+      }
+      case Op::Kind::kLPush:
+        game->lists[op.key].push_back(op.value);
+        break;
+      case Op::Kind::kLPop: {
+        auto& l = game->lists[op.key];
+        if (!l.empty()) l.pop_front();
+        if (l.empty()) game->lists.erase(op.key);
+        break;
+      }
+      case Op::Kind::kSAdd:
+        game->sets[op.key].insert(op.value);
+        break;
+      case Op::Kind::kSRem: {
+        auto& set = game->sets[op.key];
+        set.erase(op.value);
+        if (set.empty()) game->sets.erase(op.key);
+        break;
+      }
+      case Op::Kind::kXAdd:
+        game->streams[op.key].entries[op.stream_id] = op.value;
+        break;
+      case Op::Kind::kXDeliver: {
+        GameStream& st = game->streams[op.key];
+        st.pending[op.stream_id] = op.consumer;
+        st.last_delivered = std::max(st.last_delivered, op.stream_id);
+        break;
+      }
+      case Op::Kind::kXAck:
+        game->streams[op.key].pending.erase(op.stream_id);
+        break;
+      case Op::Kind::kXTrim: {
+        auto& entries = game->streams[op.key].entries;
+        for (uint64_t i = 0; i < op.count && !entries.empty(); i++) entries.erase(entries.begin());
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+Status ReadGame(Structures* db, Game* out) {
+  *out = Game{};
+  auto bad = [](const std::string& what) { return Status::Corruption("game: " + what); };
+  SP_ASSIGN_OR_RETURN(std::vector<std::string> keys, db->keys("*"));
+  for (const std::string& key : keys) {
+    SP_ASSIGN_OR_RETURN(StructureType type, db->type(key));
+    SP_ASSIGN_OR_RETURN(int64_t ttl, db->pttl(key));
+    if (ttl != -1) return bad("key " + key + " has a TTL");
+    if (key == "lb") {
+      if (type != StructureType::kZSet) return bad("lb is a " + std::string(StructureTypeName(type)));
+      SP_ASSIGN_OR_RETURN(std::vector<ScoredMember> members, db->zrange(key, 0, -1));
+      SP_ASSIGN_OR_RETURN(int64_t card, db->zcard(key));
+      if (card != static_cast<int64_t>(members.size())) return bad("zcard of lb disagrees with zrange");
+      auto& z = out->zsets[key];
+      for (size_t i = 0; i < members.size(); i++) {
+        const ScoredMember& m = members[i];
+        if (i > 0 && !(members[i - 1].score < m.score ||
+                       (members[i - 1].score == m.score && members[i - 1].member < m.member))) {
+          return bad("zrange of lb is not in (score, member) order at rank " + std::to_string(i));
+        }
+        SP_ASSIGN_OR_RETURN(std::optional<int64_t> rank, db->zrank(key, m.member));
+        SP_ASSIGN_OR_RETURN(std::optional<double> score, db->zscore(key, m.member));
+        if (rank != static_cast<int64_t>(i) || score != m.score) {
+          return bad("zrank/zscore of lb member " + m.member + " disagree with zrange");
+        }
+        z[m.member] = m.score;
+      }
+    } else if (key == "queue") {
+      if (type != StructureType::kList) return bad("queue is a " + std::string(StructureTypeName(type)));
+      SP_ASSIGN_OR_RETURN(std::vector<std::string> items, db->lrange(key, 0, -1));
+      SP_ASSIGN_OR_RETURN(int64_t len, db->llen(key));
+      if (len != static_cast<int64_t>(items.size()) || items.empty()) return bad("llen of queue disagrees with lrange");
+      out->lists[key].assign(items.begin(), items.end());
+    } else if (key == "online" || key.starts_with("guild:")) {
+      if (type != StructureType::kSet) return bad(key + " is a " + std::string(StructureTypeName(type)));
+      SP_ASSIGN_OR_RETURN(std::vector<std::string> members, db->smembers(key));
+      SP_ASSIGN_OR_RETURN(int64_t card, db->scard(key));
+      if (card != static_cast<int64_t>(members.size()) || members.empty()) return bad("scard of " + key + " disagrees");
+      for (const std::string& m : members) {
+        SP_ASSIGN_OR_RETURN(bool is_member, db->sismember(key, m));
+        if (!is_member) return bad("sismember " + key + " " + m + " is false");
+      }
+      out->sets[key].insert(members.begin(), members.end());
+    } else if (key == "events") {
+      if (type != StructureType::kStream) return bad("events is a " + std::string(StructureTypeName(type)));
+      GameStream& st = out->streams[key];
+      SP_ASSIGN_OR_RETURN(std::vector<StreamEntry> entries, db->xrange(key, StreamId::Min(), StreamId::Max()));
+      SP_ASSIGN_OR_RETURN(int64_t len, db->xlen(key));
+      if (len != static_cast<int64_t>(entries.size())) return bad("xlen of events disagrees with xrange");
+      for (const StreamEntry& e : entries) {
+        if (e.fields.size() != 1 || e.fields[0].first != "e") return bad("entry " + e.id.ToString() + " is malformed");
+        st.entries[e.id] = e.fields[0].second;
+      }
+      SP_ASSIGN_OR_RETURN(std::vector<StreamGroupInfo> groups, db->xinfo_groups(key));
+      if (groups.size() != 1 || groups[0].name != kEventsGroup) return bad("events does not have exactly its group");
+      st.last_delivered = groups[0].last_delivered;
+      SP_ASSIGN_OR_RETURN(std::vector<PendingEntry> pel,
+                          db->xpending_range(key, kEventsGroup, StreamId::Min(), StreamId::Max(), -1));
+      SP_ASSIGN_OR_RETURN(PendingSummary summary, db->xpending(key, kEventsGroup));
+      if (summary.count != pel.size() || groups[0].pending != pel.size()) {
+        return bad("the pending counts of events disagree (xpending, xpending_range, xinfo_groups)");
+      }
+      for (const PendingEntry& p : pel) {
+        if (p.id > st.last_delivered) return bad("pending entry " + p.id.ToString() + " was never delivered");
+        st.pending[p.id] = p.consumer;
+      }
+    } else {
+      return bad("unexpected key " + key);
+    }
+  }
+  if (!out->streams.count("events")) return bad("the stream events is missing");
+  SP_ASSIGN_OR_RETURN(uint64_t size, db->dbsize());
+  if (size != keys.size()) return bad("dbsize " + std::to_string(size) + " for " + std::to_string(keys.size()) + " keys");
+  return Status::OK();
 }
 
 int64_t GoldTotal(const State& state) {
@@ -213,6 +350,7 @@ Result<State> ReadState(Engine* engine, const Handles& h, uint64_t* sessions) {
   if (sessions != nullptr) {
     SP_ASSIGN_OR_RETURN(*sessions, engine->count(h.sessions));
   }
+  SP_RETURN_IF_ERROR(ReadGame(h.game.get(), &s.game));
   return s;
 }
 
@@ -237,6 +375,39 @@ std::string EncodeOps(const std::vector<Op>& ops) {
         break;
       case Op::Kind::kRowRemove:
         out += " RD " + std::to_string(op.id);
+        break;
+      case Op::Kind::kZScore: {
+        char score[40];
+        std::snprintf(score, sizeof score, "%.17g", op.score);
+        out += " ZS " + op.key + " " + op.value + " " + score;
+        break;
+      }
+      case Op::Kind::kZRem:
+        out += " ZR " + op.key + " " + op.value;
+        break;
+      case Op::Kind::kLPush:
+        out += " LP " + op.key + " " + op.value;
+        break;
+      case Op::Kind::kLPop:
+        out += " LO " + op.key + " " + op.value;
+        break;
+      case Op::Kind::kSAdd:
+        out += " SA " + op.key + " " + op.value;
+        break;
+      case Op::Kind::kSRem:
+        out += " SR " + op.key + " " + op.value;
+        break;
+      case Op::Kind::kXAdd:
+        out += " XA " + op.key + " " + op.stream_id.ToString() + " " + op.value;
+        break;
+      case Op::Kind::kXDeliver:
+        out += " XD " + op.key + " " + op.group + " " + op.consumer + " " + op.stream_id.ToString();
+        break;
+      case Op::Kind::kXAck:
+        out += " XK " + op.key + " " + op.group + " " + op.stream_id.ToString();
+        break;
+      case Op::Kind::kXTrim:
+        out += " XT " + op.key + " " + std::to_string(op.count);
         break;
     }
   }
@@ -267,6 +438,72 @@ bool ParseI64(const std::string& s, int64_t* v) {
   errno = 0;
   *v = std::strtoll(s.c_str(), &end, 10);
   return errno == 0 && end == s.c_str() + s.size();
+}
+
+bool ParseStreamId(const std::string& s, StreamId* id) {
+  auto r = StreamId::Parse(s);
+  if (!r.ok() || r->ToString() != s) return false;
+  *id = *r;
+  return true;
+}
+
+// The game's tokens (see stress.h). *i is after the kind token; on success it is after the operation.
+bool ParseGameOp(const std::string& kind, const std::vector<std::string>& t, size_t* i, Op* op) {
+  op->ks = 'g';
+  auto take = [&](size_t n) {
+    if (*i + n > t.size()) return false;
+    op->key = t[*i];
+    return true;
+  };
+  if (kind == "ZS") {
+    if (!take(3)) return false;
+    op->kind = Op::Kind::kZScore;
+    op->value = t[*i + 1];
+    char* end = nullptr;
+    op->score = std::strtod(t[*i + 2].c_str(), &end);
+    if (end != t[*i + 2].c_str() + t[*i + 2].size()) return false;
+    *i += 3;
+    return true;
+  }
+  static const std::map<std::string, Op::Kind> kTwo = {{"ZR", Op::Kind::kZRem}, {"LP", Op::Kind::kLPush},
+                                                        {"LO", Op::Kind::kLPop}, {"SA", Op::Kind::kSAdd},
+                                                        {"SR", Op::Kind::kSRem}};
+  if (auto it = kTwo.find(kind); it != kTwo.end()) {
+    if (!take(2)) return false;
+    op->kind = it->second;
+    op->value = t[*i + 1];
+    *i += 2;
+    return true;
+  }
+  if (kind == "XA") {
+    if (!take(3) || !ParseStreamId(t[*i + 1], &op->stream_id)) return false;
+    op->kind = Op::Kind::kXAdd;
+    op->value = t[*i + 2];
+    *i += 3;
+    return true;
+  }
+  if (kind == "XD") {
+    if (!take(4) || !ParseStreamId(t[*i + 3], &op->stream_id)) return false;
+    op->kind = Op::Kind::kXDeliver;
+    op->group = t[*i + 1];
+    op->consumer = t[*i + 2];
+    *i += 4;
+    return true;
+  }
+  if (kind == "XK") {
+    if (!take(3) || !ParseStreamId(t[*i + 2], &op->stream_id)) return false;
+    op->kind = Op::Kind::kXAck;
+    op->group = t[*i + 1];
+    *i += 3;
+    return true;
+  }
+  if (kind == "XT") {
+    if (!take(2) || !ParseU64(t[*i + 1], &op->count)) return false;
+    op->kind = Op::Kind::kXTrim;
+    *i += 2;
+    return true;
+  }
+  return false;
 }
 
 bool ParseOps(const std::vector<std::string>& t, size_t i, std::vector<Op>* ops) {
@@ -302,7 +539,7 @@ bool ParseOps(const std::vector<std::string>& t, size_t i, std::vector<Op>* ops)
     } else if (kind == "RD") {
       op.kind = Op::Kind::kRowRemove;
       if (i >= t.size() || !ParseI64(t[i++], &op.id)) return false;
-    } else {
+    } else if (!ParseGameOp(kind, t, &i, &op)) {
       return false;
     }
     ops->push_back(std::move(op));
@@ -582,6 +819,145 @@ Status Stress::registry(bool* acked) {
   return commit(txn, std::move(ops), sync, acked);
 }
 
+Status Stress::commit_game(std::vector<Op> ops, const std::function<Status()>& call, bool* acked) {
+  CommitRecord c;
+  c.seq = ++seq_;
+  c.ops = std::move(ops);
+  reporter_->line(EncodeIntent(c));
+  Status s = call();
+  if (!s.ok()) {
+    if (s.IsNoSpace()) reporter_->line("N " + std::to_string(c.seq));
+    return s;
+  }
+  c.coalesce_count = coalesce_count();  // LSN 0, not sync: see stress.h
+  ApplyGame(&model_.game, c.ops);
+  reporter_->line(EncodeAck(c));
+  if (acked != nullptr) *acked = true;
+  return Status::OK();
+}
+
+// One structures write on the game, predicted from the model; the result must be what the model says.
+Status Stress::structures(bool* acked) {
+  Structures* db = h_->game.get();
+  Game& g = model_.game;
+  constexpr Durability kSync = Durability::kSync;
+  auto differs = [](const std::string& what) { return Status::Corruption("game: " + what + " differs from the model"); };
+  auto game_op = [](Op::Kind kind, std::string key, std::string value = "") {
+    Op op;
+    op.kind = kind;
+    op.ks = 'g';
+    op.key = std::move(key);
+    op.value = std::move(value);
+    return op;
+  };
+  const int what = static_cast<int>(rng_() % 100);
+  if (what < 30) {  // leaderboard: a player scores
+    const std::string member = "p" + std::to_string(rng_() % 20);
+    const double delta = static_cast<double>(static_cast<int>(rng_() % 25) - 5);
+    Op op = game_op(Op::Kind::kZScore, "lb", member);
+    auto& z = g.zsets["lb"];
+    op.score = (z.count(member) ? z[member] : 0) + delta;
+    if (z.empty()) g.zsets.erase("lb");
+    return commit_game({op}, [&]() -> Status {
+      SP_ASSIGN_OR_RETURN(double score, db->zincrby("lb", delta, member, kSync));
+      return score == op.score ? Status::OK() : differs("zincrby lb " + member);
+    }, acked);
+  }
+  if (what < 35) {  // a player leaves the leaderboard
+    if (!g.zsets.count("lb")) return Status::OK();
+    auto& z = g.zsets["lb"];
+    auto it = z.begin();
+    std::advance(it, static_cast<long>(rng_() % z.size()));
+    const std::string member = it->first;
+    return commit_game({game_op(Op::Kind::kZRem, "lb", member)}, [&]() -> Status {
+      SP_ASSIGN_OR_RETURN(int64_t n, db->zrem("lb", {member}, kSync));
+      return n == 1 ? Status::OK() : differs("zrem lb " + member);
+    }, acked);
+  }
+  if (what < 50) {  // a job is queued
+    const std::string job = "job" + std::to_string(seq_ + 1);
+    const int64_t want_len = static_cast<int64_t>(g.lists.count("queue") ? g.lists["queue"].size() : 0) + 1;
+    return commit_game({game_op(Op::Kind::kLPush, "queue", job)}, [&]() -> Status {
+      SP_ASSIGN_OR_RETURN(int64_t len, db->rpush("queue", {job}, kSync));
+      return len == want_len ? Status::OK() : differs("rpush queue");
+    }, acked);
+  }
+  if (what < 62) {  // a worker takes the oldest job
+    if (!g.lists.count("queue")) return Status::OK();
+    const std::string job = g.lists["queue"].front();
+    return commit_game({game_op(Op::Kind::kLPop, "queue", job)}, [&]() -> Status {
+      SP_ASSIGN_OR_RETURN(std::optional<std::string> v, db->lpop("queue", kSync));
+      return v == job ? Status::OK() : differs("lpop queue");
+    }, acked);
+  }
+  GameStream& st = g.streams["events"];
+  if (what < 74) {  // an event, with the ID the auto-ID would take
+    const StreamId last = st.entries.empty() ? StreamId{} : st.entries.rbegin()->first;
+    const uint64_t now_ms = Clock::System()->now_micros() / 1000;
+    StreamId id = now_ms > last.ms ? StreamId{now_ms, 0} : StreamId{last.ms, last.seq + 1};
+    Op op = game_op(Op::Kind::kXAdd, "events", "v" + std::to_string(seq_ + 1));
+    op.stream_id = id;
+    XAddOptions o;
+    o.id = id;
+    return commit_game({op}, [&]() -> Status {
+      SP_ASSIGN_OR_RETURN(StreamId got, db->xadd("events", {{"e", op.value}}, o, kSync));
+      return got == id ? Status::OK() : differs("xadd events");
+    }, acked);
+  }
+  if (what < 84) {  // a worker reads new events through the group
+    const std::string consumer = "w" + std::to_string(rng_() % 3);
+    const int64_t count = 1 + static_cast<int64_t>(rng_() % 3);
+    std::vector<Op> ops;
+    std::vector<StreamEntry> want;
+    for (auto it = st.entries.upper_bound(st.last_delivered);
+         it != st.entries.end() && static_cast<int64_t>(want.size()) < count; ++it) {
+      Op op = game_op(Op::Kind::kXDeliver, "events");
+      op.group = kEventsGroup;
+      op.consumer = consumer;
+      op.stream_id = it->first;
+      ops.push_back(op);
+      want.push_back({it->first, {{"e", it->second}}});
+    }
+    if (ops.empty()) return Status::OK();  // nothing new: no commit
+    return commit_game(std::move(ops), [&]() -> Status {
+      SP_ASSIGN_OR_RETURN(std::vector<StreamEntry> got,
+                          db->xreadgroup("events", kEventsGroup, consumer, std::nullopt, count,
+                                         std::chrono::milliseconds(0), kSync));
+      return got == want ? Status::OK() : differs("xreadgroup events");
+    }, acked);
+  }
+  if (what < 95) {  // a worker acknowledges an event
+    if (st.pending.empty()) return Status::OK();
+    auto it = st.pending.begin();
+    std::advance(it, static_cast<long>(rng_() % st.pending.size()));
+    Op op = game_op(Op::Kind::kXAck, "events");
+    op.group = kEventsGroup;
+    op.stream_id = it->first;
+    return commit_game({op}, [&]() -> Status {
+      SP_ASSIGN_OR_RETURN(int64_t n, db->xack("events", kEventsGroup, {op.stream_id}, kSync));
+      return n == 1 ? Status::OK() : differs("xack events");
+    }, acked);
+  }
+  if (what < 97) {  // the stream is trimmed (never to empty, so its newest entry gives the last ID)
+    if (st.entries.size() <= 30) return Status::OK();
+    Op op = game_op(Op::Kind::kXTrim, "events");
+    op.count = st.entries.size() - 20;
+    return commit_game({op}, [&]() -> Status {
+      SP_ASSIGN_OR_RETURN(int64_t n, db->xtrim("events", 20, kSync));
+      return n == static_cast<int64_t>(op.count) ? Status::OK() : differs("xtrim events");
+    }, acked);
+  }
+  // A player comes online / leaves, or joins / leaves a guild.
+  const std::string key = rng_() % 2 ? "online" : "guild:" + std::to_string(rng_() % 3);
+  const std::string member = "p" + std::to_string(rng_() % 20);
+  const bool present = g.sets.count(key) && g.sets[key].count(member);
+  if (!g.sets.count(key) || g.sets[key].empty()) g.sets.erase(key);
+  return commit_game({game_op(present ? Op::Kind::kSRem : Op::Kind::kSAdd, key, member)}, [&]() -> Status {
+    SP_ASSIGN_OR_RETURN(int64_t n, present ? db->srem(key, {member}, kSync) : db->sadd(key, {member}, kSync));
+    return n == 1 ? Status::OK() : differs((present ? "srem " : "sadd ") + key);
+  }, acked);
+}
+
 // The running engine answers reads as the model says (cached keyspaces read through to RocksDB).
 Status Stress::check_reads() {
   const char ks = "bwpc"[rng_() % 4];
@@ -623,10 +999,11 @@ Status Stress::step(Kind kind, bool* acked) {
   if (kind == Kind::kSyncCommit) return plain(/*force_sync=*/true, false, acked);
   if (kind == Kind::kRelaxedCommit) return plain(false, /*relaxed_only=*/true, acked);
   const int r = static_cast<int>(rng_() % 100);
-  if (r < 25) return trade(acked);
-  if (r < 55) return plain(false, false, acked);
-  if (r < 65) return ttl_put(acked);
-  if (r < 88) return registry(acked);
+  if (r < 22) return trade(acked);
+  if (r < 47) return plain(false, false, acked);
+  if (r < 55) return ttl_put(acked);
+  if (r < 73) return registry(acked);
+  if (r < 88) return structures(acked);
   if (r < 92) return check_reads();
   if (r < 95) return engine_->checkpoint();
   if (r < 97) return engine_->create_restore_point("rp" + std::to_string(seq_)).status();

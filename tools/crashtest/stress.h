@@ -9,6 +9,12 @@
 //   vault      durable, relaxed, cached residency with a tiny cache (reads miss and go to RocksDB)  k0..k29
 //   characters Registry<int64_t, Character>, durable relaxed, with a unique index by name and a non-unique
 //              index by level
+//   game       Structures, durable; every write kSync: a leaderboard (sorted set "lb", zincrby/zrem), a job
+//              queue (list "queue", rpush/lpop), an event stream "events" with the consumer group "workers"
+//              (xadd with IDs chosen as the auto-ID would be, xreadgroup ">", xack, xtrim), and sets
+//              ("online", "guild:0..2"). Each structures operation is its own commit, predicted from the model
+//              before it runs (so the one in flight at a crash can be applied or not), and reported with LSN 0:
+//              the Structures API does not return LSNs, and being sync, every acknowledged one must survive.
 //
 // Protocol (one line per event, written with one write(2) so a SIGKILL loses nothing already reported;
 // lines stay well under PIPE_BUF):
@@ -24,21 +30,34 @@
 //   X <ks> <prefix>                         remove every key with the prefix
 //   RP <id> <name> <level>                  registry row put
 //   RD <id>                                 registry row remove
+//   ZS <key> <member> <score>               game: the member's score is now <score> (zincrby)
+//   ZR <key> <member>                       game: zrem
+//   LP <key> <value>                        game: rpush
+//   LO <key> <value>                        game: lpop, which returned <value>
+//   SA <key> <member> / SR <key> <member>   game: sadd / srem
+//   XA <key> <id> <value>                   game: xadd of the entry {e: <value>} with ID <id>
+//   XD <key> <group> <consumer> <id>        game: xreadgroup ">" delivered <id> to <consumer>
+//   XK <key> <group> <id>                   game: xack
+//   XT <key> <count>                        game: xtrim removed the oldest <count> entries
 // <ks> is one letter: b bank, w wallet, p positions, s sessions, c vault. Tokens never contain spaces.
 //
 // Thread-safety: none; one Stress per thread.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "savepoint/engine.h"
 #include "savepoint/registry.h"
+#include "savepoint/structures.h"
 
 namespace savepoint::crashtest {
 
@@ -71,6 +90,7 @@ struct Handles {
   std::unique_ptr<CharRegistry> chars;
   ByName* by_name = nullptr;
   ByLevel* by_level = nullptr;
+  std::unique_ptr<Structures> game;
 
   Keyspace* keyspace(char ks) const;
 };
@@ -91,21 +111,48 @@ struct Row {
 };
 using Table = std::map<std::string, Row>;
 
+// The game's structures (one consumer group per stream).
+struct GameStream {
+  std::map<StreamId, std::string> entries;  // the value of each entry's one field "e"
+  StreamId last_delivered;                   // of the group
+  std::map<StreamId, std::string> pending;   // the group's pending entries: ID -> consumer
+  bool operator==(const GameStream&) const = default;
+};
+struct Game {
+  std::map<std::string, std::map<std::string, double>> zsets;
+  std::map<std::string, std::deque<std::string>> lists;
+  std::map<std::string, std::set<std::string>> sets;
+  std::map<std::string, GameStream> streams;
+  bool operator==(const Game&) const = default;
+};
+inline constexpr char kEventsGroup[] = "workers";
+
 struct State {
   Table bank, wallet, positions, vault;
   std::map<int64_t, Character> chars;
+  Game game;
   bool operator==(const State&) const = default;
 };
 
 struct Op {
-  enum class Kind : uint8_t { kPut, kRemove, kRemovePrefix, kRowPut, kRowRemove };
+  enum class Kind : uint8_t {
+    kPut, kRemove, kRemovePrefix, kRowPut, kRowRemove,
+    // The game's structures (protocol tokens above).
+    kZScore, kZRem, kLPush, kLPop, kSAdd, kSRem, kXAdd, kXDeliver, kXAck, kXTrim,
+  };
   Kind kind = Kind::kPut;
   char ks = 'b';
-  std::string key;  // key or prefix
-  std::string value;
+  std::string key;  // key or prefix; for the game, the structure's key
+  std::string value;  // for the game: member, list value, entry value
   uint64_t expire_at = 0;
   int64_t id = 0;  // registry row
   Character row;
+  // The game.
+  double score = 0;
+  StreamId stream_id;
+  std::string group, consumer;
+  uint64_t count = 0;
+  bool is_game() const { return kind >= Kind::kZScore; }
 };
 
 // A put of `value` at `key` of keyspace `ks` (with an expiry, or 0).
@@ -119,8 +166,14 @@ struct CommitRecord {
   std::vector<Op> ops;
 };
 
-// Applies `ops` in order. Only the keyspaces a State models are touched (sessions are volatile).
+// Applies `ops` in order. Only the keyspaces a State models are touched (sessions are volatile). Game
+// operations are not applied here (their commits have no LSN to order them by): see ApplyGame.
 void Apply(State* state, const std::vector<Op>& ops);
+// Applies the game operations of `ops` in order.
+void ApplyGame(Game* game, const std::vector<Op>& ops);
+// Reads the game through the Structures API and checks that it is well-formed (every key of the type its
+// name says; ranks, lengths, pending summaries agreeing with the contents). Corruption naming what is wrong.
+Status ReadGame(Structures* db, Game* out);
 // Only the operations on `positions`.
 void ApplyPositions(Table* positions, const std::vector<Op>& ops);
 int64_t GoldTotal(const State& state);
@@ -177,6 +230,9 @@ class Stress {
   Status plain(bool force_sync, bool relaxed_only, bool* acked);
   Status ttl_put(bool* acked);
   Status registry(bool* acked);
+  Status structures(bool* acked);
+  // Reports the intent of `ops`, runs `call` (one Structures write), and reports the acknowledgement.
+  Status commit_game(std::vector<Op> ops, const std::function<Status()>& call, bool* acked);
   Status check_reads();
   std::string random_value();
   uint64_t coalesce_count();
