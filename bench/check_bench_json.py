@@ -20,7 +20,11 @@ EXTRA = {"wal_append_sync": ["syncs", "commits_per_sync"], "wal_append_relaxed":
          "put_relaxed": ["keys", "syncs"],
          "put_sync": ["keys", "syncs", "commits_per_sync"],
          "mixed": ["keys"],
-         "recovery": ["keys", "seconds", "replayed"]}
+         "recovery": ["keys", "seconds", "replayed"],
+         "snapshot_write": ["keys", "seconds", "rows", "file_bytes", "rss_growth_pct"],
+         "snapshot_load": ["keys", "seconds", "open_seconds"],
+         "snapshot_latency": ["keys", "background_snapshot", "rss_growth_pct"],
+         "pitr": ["keys", "seconds", "replayed"]}
 
 
 def check_line(number, line):

@@ -2,55 +2,95 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstring>
+
 #include "util/coding.h"
 
 namespace savepoint::engine {
 
+void EncodeEffectCount(uint64_t count, std::string* out) { PutVarint64(out, count); }
+
+namespace {
+
+char* WriteVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+}  // namespace
+
+// One resize and direct writes: the commit path encodes an effect per write.
+void EncodeEffect(EffectKind kind, uint32_t keyspace_id, std::string_view key, uint64_t expire_at_micros,
+                  std::string_view value, std::string* out) {
+  const bool put = kind == EffectKind::kPut;
+  const size_t start = out->size();
+  out->resize(start + 1 + kMaxVarint32Length + 2 * kMaxVarint64Length + key.size() +
+              (put ? kMaxVarint64Length + value.size() : 0));
+  char* p = out->data() + start;
+  *p++ = static_cast<char>(kind);
+  p = WriteVarint(p, keyspace_id);
+  p = WriteVarint(p, key.size());
+  if (!key.empty()) std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  if (put) {
+    p = WriteVarint(p, expire_at_micros);
+    p = WriteVarint(p, value.size());
+    if (!value.empty()) std::memcpy(p, value.data(), value.size());
+    p += value.size();
+  }
+  out->resize(static_cast<size_t>(p - out->data()));
+}
+
 void EncodeEffects(const std::vector<Effect>& effects, std::string* out) {
-  PutVarint64(out, effects.size());
+  EncodeEffectCount(effects.size(), out);
   for (const Effect& e : effects) {
-    out->push_back(static_cast<char>(e.kind));
-    PutVarint32(out, e.keyspace_id);
-    PutLengthPrefixed(out, e.key);
-    if (e.kind == EffectKind::kPut) {
-      PutVarint64(out, e.expire_at_micros);
-      PutLengthPrefixed(out, e.value != nullptr ? std::string_view(e.value->bytes) : std::string_view());
-    }
+    EncodeEffect(e.kind, e.keyspace_id, e.key, e.expire_at_micros,
+                 e.value != nullptr ? std::string_view(e.value->bytes) : std::string_view(), out);
   }
 }
 
-Status DecodeEffects(std::string_view payload, std::vector<Effect>* effects) {
+Status DecodeEffectViews(std::string_view payload, std::vector<EffectView>* effects) {
   Decoder d(payload);
   uint64_t count = 0;
   if (!d.GetVarint64(&count) || count > payload.size()) return Status::Corruption("bad effect count");
-  effects->clear();
-  effects->reserve(count);
   for (uint64_t i = 0; i < count; i++) {
-    std::string_view kind, key;
-    Effect e;
-    if (!d.GetBytes(1, &kind) || !d.GetVarint32(&e.keyspace_id) || !d.GetLengthPrefixed(&key)) {
+    std::string_view kind;
+    EffectView e;
+    if (!d.GetBytes(1, &kind) || !d.GetVarint32(&e.keyspace_id) || !d.GetLengthPrefixed(&e.key)) {
       return Status::Corruption("truncated effect " + std::to_string(i));
     }
     e.kind = static_cast<EffectKind>(kind[0]);
-    e.key = std::string(key);
     switch (e.kind) {
-      case EffectKind::kPut: {
-        std::string_view value;
-        if (!d.GetVarint64(&e.expire_at_micros) || !d.GetLengthPrefixed(&value)) {
+      case EffectKind::kPut:
+        if (!d.GetVarint64(&e.expire_at_micros) || !d.GetLengthPrefixed(&e.value)) {
           return Status::Corruption("truncated put effect " + std::to_string(i));
         }
-        e.value = MakeValue(std::string(value));
         break;
-      }
       case EffectKind::kDelete:
       case EffectKind::kDeletePrefix:
         break;
       default:
         return Status::Corruption("unknown effect kind " + std::to_string(static_cast<int>(kind[0])));
     }
-    effects->push_back(std::move(e));
+    effects->push_back(e);
   }
   if (!d.empty()) return Status::Corruption("trailing bytes after effects");
+  return Status::OK();
+}
+
+Status DecodeEffects(std::string_view payload, std::vector<Effect>* effects) {
+  std::vector<EffectView> views;
+  SP_RETURN_IF_ERROR(DecodeEffectViews(payload, &views));
+  effects->clear();
+  effects->reserve(views.size());
+  for (const EffectView& v : views) {
+    effects->push_back({v.kind, v.keyspace_id, std::string(v.key), v.expire_at_micros,
+                        v.kind == EffectKind::kPut ? MakeValue(std::string(v.value)) : nullptr});
+  }
   return Status::OK();
 }
 

@@ -28,6 +28,24 @@ void EncodeEffects(const std::vector<Effect>& effects, std::string* out);
 // Values come back as Values holding only bytes. Corruption on malformed input.
 Status DecodeEffects(std::string_view payload, std::vector<Effect>* effects);
 
+// The same encoding a piece at a time, for a writer that has no vector of Effects: the count, then each
+// effect. EncodeEffects(effects) == EncodeEffectCount(n) + EncodeEffect(...) for each.
+void EncodeEffectCount(uint64_t count, std::string* out);
+void EncodeEffect(EffectKind kind, uint32_t keyspace_id, std::string_view key, uint64_t expire_at_micros,
+                  std::string_view value, std::string* out);
+
+// One effect decoded without copying: key and value view the payload.
+struct EffectView {
+  EffectKind kind = EffectKind::kPut;
+  uint32_t keyspace_id = 0;
+  std::string_view key;
+  uint64_t expire_at_micros = 0;
+  std::string_view value;  // kPut only
+};
+// Appends the effects of `payload` to `*effects` (valid as long as the payload). Corruption on malformed
+// input, with `*effects` holding whatever came before plus some of this payload's effects.
+Status DecodeEffectViews(std::string_view payload, std::vector<EffectView>* effects);
+
 // Row value in a keyspace column family: flags, optional expiry, value bytes.
 void EncodeRow(uint64_t expire_at_micros, std::string_view value, std::string* out);
 Status DecodeRow(std::string_view row, uint64_t* expire_at_micros, std::string_view* value);

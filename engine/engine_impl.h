@@ -5,12 +5,24 @@
 //   materializer.cc    applying committed records to RocksDB
 //   maintenance.cc     TTL sweep, coalescing, checkpoints
 //   engine_stats.cc    statistics
+//   snapshot.cc        background and synchronous saves, save points, retention (docs/pitr.md)
+//   archiving.cc       copying sealed WAL segments and history files into the archive
+//   snapshot_load.cc   building a directory from a snapshot file (RestoreSnapshot)
+//   recover.cc         point-in-time recovery from the archive (Recover)
 //
 // Lock order: catalog_mu_ may be taken while holding commit_mu_, never the reverse; mat_mu_ is a leaf.
+// The save slot's mutex (snapshot.cc, SnapshotState::mu) may be held while taking commit_mu_ or catalog_mu_.
+//
+// Materializer backpressure (Options::max_materializer_lag_bytes): a commit that finds the materializer's
+// queue over its bound waits in wait_for_materializer(), before it takes commit_mu_, holding no lock while it
+// asks the WAL for a sync: the materializer only applies durable records, and waiting for the periodic sync
+// of relaxed records would hold the commit up to sync_interval. The materializer never waits for a
+// committer, so a waiting commit always sees the queue shrink, the materializer fail, or the engine close.
 #pragma once
 
 #include <rocksdb/db.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -62,14 +74,21 @@ class Keyspace {
 namespace engine {
 
 class StagingContext;
+struct SnapshotState;  // snapshot.cc: saves, archiving and write refusal
+std::shared_ptr<SnapshotState> MakeSnapshotState();
+struct RecoveryRun;    // recover.cc
 
 // RocksDB status -> savepoint Status, naming what was being done.
 Status FromRocks(const rocksdb::Status& s, std::string_view what);
 std::string CfName(uint32_t keyspace_id);       // "ks<id>"
 std::string CatalogKey(uint32_t keyspace_id);   // "ks/<id:8 hex>" in the meta family
-rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache);
+// `memtables`: the memtable factory (null: RocksDB's default skip list).
+rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
+                                           std::shared_ptr<rocksdb::MemTableRepFactory> memtables = nullptr);
+// The engine's memtable factory: vectors for memory-resident keyspaces, skip lists otherwise (engine_open.cc).
+std::shared_ptr<rocksdb::MemTableRepFactory> NewMemTableChooser();
 
-// One record for the materializer, in LSN order.
+// One record for recovery's replay (apply_to_rocksdb), in LSN order.
 struct MaterializeItem {
   uint64_t lsn = 0;
   wal::RecordType type = wal::RecordType::kTransaction;
@@ -111,6 +130,14 @@ class EngineImpl final : public Engine {
   Result<uint64_t> create_restore_point(std::string_view name) override;
   Status wait_materialized() override;
 
+  Result<std::shared_ptr<SnapshotHandle>> snapshot() override;
+  Result<SnapshotInfo> save() override;
+  SnapshotInfo last_save() override;
+
+  // Point-in-time recovery (recover.cc): on a directory RestoreSnapshot built (no WAL yet), replays the
+  // archived records of `run` into RocksDB, starts the new timeline and closes. Instead of open().
+  Status recover_from_archive(const RecoveryRun& run);
+
   Clock* clock() const override { return clock_; }
 
   Stats stats() override;
@@ -131,6 +158,8 @@ class EngineImpl final : public Engine {
   Status replay_wal();
   Status load_hot_stores();
   Keyspace* install_keyspace(const KeyspaceDef& def);  // REQUIRES: catalog_mu_ held exclusively
+  // Tells memtables_ the kind of memtable `ks`'s column family gets from its next one on.
+  void choose_memtable(const Keyspace& ks);
   Status stop_threads();
   void release_resources();  // CF handles, RocksDB (closed without flushing), WAL, lock
 
@@ -138,7 +167,7 @@ class EngineImpl final : public Engine {
   struct Staged {
     Keyspace* ks;
     EffectKind kind;
-    std::string key;
+    std::string_view key;  // lives at least until publish() returns (the transaction's, or the caller's)
     ValuePtr value;
     uint64_t expire_at_micros = 0;
   };
@@ -161,11 +190,46 @@ class EngineImpl final : public Engine {
   Result<HotEntry> read_materialized(Keyspace* ks, std::string_view key);
 
   // --- materializer (materializer.cc) ---
-  void enqueue(MaterializeItem item);  // REQUIRES: commit_mu_ held (keeps LSN order)
+  // Hands a logged record (its WAL payload) to the materializer. REQUIRES: commit_mu_ held (keeps LSN order).
+  void enqueue(uint64_t lsn, wal::RecordType type, std::string_view payload);
   void materializer_loop();
-  // Writes records to RocksDB, used by the materializer and by recovery.
+  // Waits while the materializer's queue holds max_materializer_lag_bytes or more. REQUIRES: no engine lock
+  // held. Not OK when the wait ended because the log or the materializer failed.
+  Status wait_for_materializer();
+  // Writes records to RocksDB: recovery's replay.
   Status apply_to_rocksdb(const std::vector<MaterializeItem>& items);
   Status apply_catalog_to_rocksdb(const MaterializeItem& item);
+  // One effect to write, viewing bytes its caller owns.
+  struct PendingEffect {
+    uint32_t keyspace_id;
+    EffectKind kind;
+    std::string_view key;
+    std::string_view value;  // kPut
+    uint64_t expire_at_micros;
+  };
+  // Writes `effects` (in LSN order, catalog changes excluded) and applied_lsn = `last_lsn` to RocksDB in one
+  // atomic batch; with `sort`, sorted by key and each key once (materializer.cc says when that pays).
+  Status write_effects(const std::vector<PendingEffect>& effects, uint64_t last_lsn, bool sort);
+
+  // --- snapshots (snapshot.cc) and archiving (archiving.cc) ---
+  struct SaveJob;
+  // Reserves the one save slot (Busy when taken) and takes the RocksDB snapshot the save will write.
+  Result<std::shared_ptr<SaveJob>> begin_save(bool background);
+  void run_save(const std::shared_ptr<SaveJob>& job);  // writes the file and publishes the outcome
+  void run_save_points();                               // maintenance thread: starts a due background save
+  void stop_saves();                                    // close: cancels a running save and joins its thread
+  // Deletes snapshots of `dir` that retention does not keep (never `just_written`); failures are logged.
+  void apply_retention(const std::string& dir, const std::string& just_written);
+  Status open_snapshots();                              // open(): save clock, history files to the archive
+  void fill_snapshot_stats(Stats* st);
+  Status writes_allowed() const;                        // commit(): stop_writes_on_bgsave_error
+  uint64_t changes_made() const;                        // what save points count
+  // Archives one sealed segment unless this engine already did (never twice per open).
+  Status archive_segment_once(const wal::SegmentInfo& segment);
+  Status archive_sealed_segments();  // every sealed segment not archived yet
+  Status archive_history_files();    // <data>/wal/*.history into the archive (open)
+  // Replays records from `next` (in LSN order) into RocksDB: recovery and PITR.
+  Status replay_records(const std::function<bool(wal::Record*)>& next);
 
   // --- maintenance (maintenance.cc) ---
   void maintenance_loop();
@@ -182,6 +246,7 @@ class EngineImpl final : public Engine {
 
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<rocksdb::Cache> block_cache_;
+  std::shared_ptr<rocksdb::MemTableRepFactory> memtables_ = NewMemTableChooser();
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> default_cf_;  // the default family: opened, never used
   std::map<std::string, rocksdb::ColumnFamilyHandle*> orphan_cfs_;  // found at open, not yet claimed
@@ -197,6 +262,20 @@ class EngineImpl final : public Engine {
 
   // Commit sequencer.
   std::mutex commit_mu_;
+  // Scratch of the commit being published, reused so a commit allocates nothing for them.
+  std::vector<Staged> commit_staged_;              // GUARDED_BY(commit_mu_)
+  std::deque<std::string> commit_owned_keys_;      // GUARDED_BY(commit_mu_): keys apply functions staged
+  std::string commit_payload_;                     // GUARDED_BY(commit_mu_)
+  // Values displaced by commits, released 32 at a time outside the sequencer (ReleaseValues in
+  // engine_write.cc): releasing one costs two cache misses, which a batch overlaps.
+  using RetiredValues = std::array<ValuePtr, 32>;
+  RetiredValues retired_;                          // GUARDED_BY(commit_mu_)
+  size_t retired_count_ = 0;                       // GUARDED_BY(commit_mu_)
+  // REQUIRES: commit_mu_ held. Keeps `value` for the next batch release (releases it at once when the batch
+  // is full: a commit that displaced more values than a batch holds).
+  void retire(ValuePtr value) {
+    if (retired_count_ < retired_.size()) retired_[retired_count_++] = std::move(value);
+  }
   std::atomic<uint64_t> next_version_{2};  // 1 = loaded at open; written under commit_mu_
   std::atomic<bool> closing_{false};
   std::mutex close_mu_;
@@ -207,7 +286,17 @@ class EngineImpl final : public Engine {
   std::mutex mat_mu_;
   std::condition_variable mat_cv_;       // work arrived or stopping
   std::condition_variable applied_cv_;   // applied_lsn_ advanced
-  std::deque<MaterializeItem> mat_queue_;  // GUARDED_BY(mat_mu_)
+  std::condition_variable space_cv_;     // the queue shrank, or the materializer stopped (backpressure)
+  // Records waiting for the materializer, back to back, each [lsn fixed64][type u8][length fixed32][payload]:
+  // one buffer rather than an object per record, so a commit appends bytes and the materializer frees
+  // nothing per record.                 GUARDED_BY(mat_mu_)
+  std::string mat_queue_;
+  bool mat_idle_ = false;                  // GUARDED_BY(mat_mu_): the materializer sleeps on mat_cv_
+  int space_waiters_ = 0;                  // GUARDED_BY(mat_mu_): commits in wait_for_materializer()
+  // Bytes of the records enqueued and not yet applied (queued or being applied): what backpressure bounds.
+  // Written under mat_mu_; read without it by commits.
+  std::atomic<uint64_t> mat_lag_bytes_{0};
+  std::atomic<uint64_t> backpressure_waits_{0};
   bool mat_stop_ = false;                  // GUARDED_BY(mat_mu_): drain what is durable, then stop
   bool mat_abandon_ = false;               // GUARDED_BY(mat_mu_): stop at once (crash simulation)
   Status mat_status_;                      // GUARDED_BY(mat_mu_): first failure
@@ -222,6 +311,9 @@ class EngineImpl final : public Engine {
   std::thread maintenance_;
   std::mutex checkpoint_mu_;
   std::atomic<uint64_t> wal_bytes_at_checkpoint_{0};
+
+  // Snapshots, archiving, write refusal (snapshot.cc).
+  std::shared_ptr<SnapshotState> snap_ = MakeSnapshotState();
 
   // Statistics.
   std::atomic<uint64_t> commits_sync_{0}, commits_relaxed_{0}, commits_unlogged_{0}, conflicts_{0};

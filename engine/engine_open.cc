@@ -1,10 +1,12 @@
 // Engine open, recovery and close (docs/recovery.md, Recovery).
 #include <rocksdb/cache.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <unordered_set>
 
 #include "engine/engine_impl.h"
 #include "util/coding.h"
@@ -66,8 +68,64 @@ EngineImpl::~EngineImpl() {
   if (!s.ok()) log_->error("savepoint: closing {}: {}", options_.data_dir, s.ToString());
 }
 
-rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache) {
+namespace {
+
+// The memtable of each column family. A memory-resident keyspace's family is written by the materializer and
+// only ever read whole (loaded at open, saved by a snapshot), never point-read: an unsorted vector, sorted
+// once when flushed or iterated, takes an insert for ~100 instructions where the skip list searches its
+// levels for ~10,000 (the materializer's main cost at a few hundred thousand commits a second). Every other
+// family (cached keyspaces read RocksDB on a miss; the meta family) keeps RocksDB's skip list. A family's
+// kind is known from the catalog, after it is open: its first memtable is always a skip list, the ones after
+// a flush follow the choice (from the end of Engine::open on: recovery reads what it replays in order).
+class MemTableChooser final : public rocksdb::MemTableRepFactory {
+ public:
+  const char* Name() const override { return "SavepointMemTableChooser"; }
+
+  // From now on, new memtables of column family `id` are vectors.
+  void use_vector(uint32_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    vector_ids_.insert(id);
+  }
+
+
+  rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& cmp,
+                                          rocksdb::Allocator* allocator, const rocksdb::SliceTransform* transform,
+                                          rocksdb::Logger* logger) override {
+    return skip_list_.CreateMemTableRep(cmp, allocator, transform, logger);
+  }
+  rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& cmp,
+                                          rocksdb::Allocator* allocator, const rocksdb::SliceTransform* transform,
+                                          rocksdb::Logger* logger, uint32_t column_family_id) override {
+    bool vector;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      vector = vector_ids_.count(column_family_id) != 0;
+    }
+    return vector ? vector_.CreateMemTableRep(cmp, allocator, transform, logger)
+                  : skip_list_.CreateMemTableRep(cmp, allocator, transform, logger, column_family_id);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_set<uint32_t> vector_ids_;  // GUARDED_BY(mu_)
+  rocksdb::SkipListFactory skip_list_;
+  rocksdb::VectorRepFactory vector_;
+};
+
+}  // namespace
+
+std::shared_ptr<rocksdb::MemTableRepFactory> NewMemTableChooser() { return std::make_shared<MemTableChooser>(); }
+
+void EngineImpl::choose_memtable(const Keyspace& ks) {
+  if (ks.cf != nullptr && ks.def.options.residency == Residency::kMemory) {
+    static_cast<MemTableChooser&>(*memtables_).use_vector(ks.cf->GetID());
+  }
+}
+
+rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
+                                           std::shared_ptr<rocksdb::MemTableRepFactory> memtables) {
   rocksdb::ColumnFamilyOptions cfo;
+  if (memtables != nullptr) cfo.memtable_factory = std::move(memtables);
   cfo.write_buffer_size = options.rocksdb_write_buffer_bytes;
   cfo.compression = rocksdb::kLZ4Compression;
   rocksdb::BlockBasedTableOptions table;
@@ -87,12 +145,13 @@ Status EngineImpl::open_rocksdb() {
   dbo.create_missing_column_families = true;
   // One consistent point for all families, and no RocksDB WAL: the savepoint WAL is the log.
   dbo.atomic_flush = true;
+  dbo.allow_concurrent_memtable_write = false;  // one writer (the materializer); vector memtables need it
   dbo.avoid_flush_during_shutdown = true;
   dbo.max_background_jobs = options_.rocksdb_background_jobs;
   dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   dbo.keep_log_file_num = 3;
   block_cache_ = rocksdb::NewLRUCache(options_.rocksdb_block_cache_bytes);
-  const rocksdb::ColumnFamilyOptions cfo = MakeCfOptions(options_, block_cache_);
+  const rocksdb::ColumnFamilyOptions cfo = MakeCfOptions(options_, block_cache_, memtables_);
 
   std::vector<std::string> names;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, db_dir_, &names);
@@ -169,6 +228,15 @@ Status EngineImpl::replay_wal() {
   ro.timeline = wal_->timeline();
   auto reader = wal::WalReader::Open(fs_, wal_dir_, ro);
   if (!reader.ok()) return reader.status().WithContext("replaying the WAL of " + options_.data_dir);
+  SP_RETURN_IF_ERROR(replay_records([&](wal::Record* r) { return (*reader)->next(r); }));
+  if (!(*reader)->status().ok()) {
+    return (*reader)->status().WithContext("replaying the WAL of " + options_.data_dir +
+                                           " (`savepoint wal salvage` copies what can be read)");
+  }
+  return Status::OK();
+}
+
+Status EngineImpl::replay_records(const std::function<bool(wal::Record*)>& next) {
   std::vector<MaterializeItem> batch;
   uint64_t replayed = 0;
   auto flush = [&]() -> Status {
@@ -178,7 +246,7 @@ Status EngineImpl::replay_wal() {
     return s;
   };
   wal::Record r;
-  while ((*reader)->next(&r)) {
+  while (next(&r)) {
     if (r.type == wal::RecordType::kTransaction || r.type == wal::RecordType::kCatalogChange) replayed++;
     if (r.type == wal::RecordType::kTransaction) {
       auto effects = std::make_shared<std::vector<Effect>>();
@@ -214,10 +282,6 @@ Status EngineImpl::replay_wal() {
       SP_RETURN_IF_ERROR(flush());
     }
     // Restore points, checkpoint markers and timeline switches change no state.
-  }
-  if (!(*reader)->status().ok()) {
-    return (*reader)->status().WithContext("replaying the WAL of " + options_.data_dir +
-                                           " (`savepoint wal salvage` copies what can be read)");
   }
   SP_RETURN_IF_ERROR(flush());
   if (replayed > 0) log_->info("savepoint: replayed {} WAL records into {}", replayed, options_.data_dir);
@@ -298,6 +362,13 @@ Status EngineImpl::open() {
   }
   SP_RETURN_IF_ERROR(replay_wal());
   SP_RETURN_IF_ERROR(load_hot_stores());
+  {
+    // Only now: replay and the hot-store load above read the memtables replay filled, which a skip list
+    // serves in order where a vector would first be copied and sorted.
+    std::shared_lock<std::shared_mutex> lock(catalog_mu_);
+    for (auto& [id, ks] : by_id_) choose_memtable(*ks);
+  }
+  SP_RETURN_IF_ERROR(open_snapshots());
   // Everything replayed is applied; later records (restore points, checkpoint markers) need no materialising.
   enqueued_lsn_ = applied_lsn_.load();
   wal_bytes_at_checkpoint_ = 0;
@@ -326,8 +397,11 @@ Status EngineImpl::stop_threads() {
     mat_stop_ = true;
   }
   mat_cv_.notify_all();
+  space_cv_.notify_all();  // commits held by backpressure return
   if (materializer_.joinable()) materializer_.join();
-  std::lock_guard<std::mutex> lock(mat_mu_);
+  std::unique_lock<std::mutex> lock(mat_mu_);
+  // They may still be asking the WAL for a sync: the WAL must outlive them.
+  space_cv_.wait(lock, [&] { return space_waiters_ == 0; });
   return mat_status_;
 }
 
@@ -346,6 +420,7 @@ Status EngineImpl::close() {
     if (maintenance_.joinable()) maintenance_.join();
     s = coalesce(/*all=*/true);
     closing_ = true;  // from here on commits are refused
+    stop_saves();     // a running background save is cancelled (its temp file removed)
     {
       std::lock_guard<std::mutex> lock(commit_mu_);  // waits for a commit in flight
     }
@@ -356,6 +431,9 @@ Status EngineImpl::close() {
     if (s.ok()) s = checkpoint_locked();
     Status c = wal_->close();
     if (s.ok()) s = c;
+    // Close sealed the last segment. A failure is logged and loses nothing: the segment stays in wal/ and the
+    // next open archives it.
+    (void)archive_sealed_segments();
   }
   release_resources();
   close_status_ = s;
@@ -373,6 +451,7 @@ void EngineImpl::abandon_for_crash_test() {
   }
   // Close the WAL first: it answers the materializer if it is waiting for a sync that will never come.
   if (wal_ != nullptr) (void)wal_->close();
+  stop_saves();
   (void)stop_threads();
   release_resources();  // RocksDB closes without flushing: its memtables are lost, as in a crash
 }

@@ -65,8 +65,10 @@ Status EngineImpl::set_decoder(Keyspace* ks, Decoder decoder) {
 }
 
 Result<Entry> EngineImpl::get(Keyspace* ks, std::string_view key) {
-  SP_RETURN_IF_ERROR(live(ks).status());
-  SP_RETURN_IF_ERROR(check_key(key));
+  // The checks of live() and check_key() inline: on the hot path they cost a few instructions, and the
+  // Status objects are only built for the error.
+  if (ks == nullptr || ks->dropped.load(std::memory_order_acquire)) [[unlikely]] return live(ks).status();
+  if (key.empty() || key.size() > kMaxKeyBytes) [[unlikely]] return check_key(key);
   Entry e;
   // The clock is read only for keys with a TTL: a `now` of 0 never expires anything.
   switch (ks->hot->get(key, 0, &e)) {

@@ -87,9 +87,12 @@ Stats EngineImpl::stats() {
   st.applied_lsn = applied_lsn_;
   const uint64_t enqueued = enqueued_lsn_;
   st.materializer_lag_records = enqueued > st.applied_lsn ? enqueued - st.applied_lsn : 0;
+  st.materializer_lag_bytes = mat_lag_bytes_.load(std::memory_order_relaxed);
+  st.commit_backpressure_waits = backpressure_waits_.load(std::memory_order_relaxed);
   st.checkpoints = checkpoints_;
   st.last_checkpoint_micros = last_checkpoint_micros_;
   st.last_checkpoint_ms = static_cast<double>(last_checkpoint_ns_) / 1e6;
+  fill_snapshot_stats(&st);
   return st;
 }
 
@@ -114,9 +117,17 @@ std::string EngineImpl::stats_json() {
               {"last_lsn", st.last_lsn}, {"durable_lsn", st.durable_lsn}};
   j["applied_lsn"] = st.applied_lsn;
   j["materializer_lag_records"] = st.materializer_lag_records;
+  j["materializer_lag_bytes"] = st.materializer_lag_bytes;
+  j["commit_backpressure_waits"] = st.commit_backpressure_waits;
   j["checkpoints"] = {{"count", st.checkpoints}, {"last_micros", st.last_checkpoint_micros},
                       {"last_ms", st.last_checkpoint_ms}};
   j["memory_bytes"] = st.memory_bytes;
+  j["snapshots"] = {{"ok", st.snapshots_ok}, {"failed", st.snapshots_failed},
+                    {"in_progress", st.snapshot_in_progress}, {"changes_since_save", st.changes_since_save},
+                    {"last_lsn", st.last_snapshot_lsn}, {"last_micros", st.last_snapshot_micros},
+                    {"last_seconds", st.last_snapshot_seconds}, {"last_bytes", st.last_snapshot_bytes},
+                    {"last_error", st.last_snapshot_error}, {"writes_refused", st.writes_refused}};
+  j["archived_segments"] = st.archived_segments;
   return j.dump();
 }
 
@@ -156,8 +167,23 @@ std::string EngineImpl::stats_prometheus() {
     << "savepoint_lsn{which=\"applied\"} " << st.applied_lsn << '\n';
   metric("savepoint_materializer_lag_records", "gauge", "Committed records not yet in RocksDB.");
   o << "savepoint_materializer_lag_records " << st.materializer_lag_records << '\n';
+  metric("savepoint_materializer_lag_bytes", "gauge", "Bytes of committed records not yet in RocksDB.");
+  o << "savepoint_materializer_lag_bytes " << st.materializer_lag_bytes << '\n';
+  metric("savepoint_commit_backpressure_waits_total", "counter", "Commits that waited for the materializer.");
+  o << "savepoint_commit_backpressure_waits_total " << st.commit_backpressure_waits << '\n';
   metric("savepoint_checkpoints_total", "counter", "Checkpoints completed.");
   o << "savepoint_checkpoints_total " << st.checkpoints << '\n';
+  metric("savepoint_snapshots_total", "counter", "Saves by outcome.");
+  o << "savepoint_snapshots_total{result=\"ok\"} " << st.snapshots_ok << '\n'
+    << "savepoint_snapshots_total{result=\"failed\"} " << st.snapshots_failed << '\n';
+  metric("savepoint_snapshot_in_progress", "gauge", "1 while a save runs.");
+  o << "savepoint_snapshot_in_progress " << (st.snapshot_in_progress ? 1 : 0) << '\n';
+  metric("savepoint_changes_since_save", "gauge", "Changes since the last successful save.");
+  o << "savepoint_changes_since_save " << st.changes_since_save << '\n';
+  metric("savepoint_last_snapshot_seconds", "gauge", "Duration of the last successful save.");
+  o << "savepoint_last_snapshot_seconds " << st.last_snapshot_seconds << '\n';
+  metric("savepoint_archived_segments_total", "counter", "WAL segments archived since open.");
+  o << "savepoint_archived_segments_total " << st.archived_segments << '\n';
   metric("savepoint_keyspace_keys", "gauge", "Keys in memory per keyspace.");
   for (const KeyspaceStats& k : st.keyspaces) {
     o << "savepoint_keyspace_keys{keyspace=\"" << LabelValue(k.name) << "\",persistence=\"" << k.persistence

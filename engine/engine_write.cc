@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <optional>
 
 #include "engine/engine_impl.h"
 #include "savepoint/crash_point.h"
@@ -65,6 +66,26 @@ std::string Describe(const Keyspace* ks, std::string_view key) {
   return ks->def.name + "[" + printable + (key.size() > 64 ? "..." : "") + "]";
 }
 
+// Releases values displaced by writes, a batch at a time: their control blocks and byte buffers are
+// fetched together (prefetches), so the cache misses of releasing a value, two per value that nothing else
+// holds, overlap instead of stalling a commit each.
+void ReleaseValues(std::array<ValuePtr, 32>* values) {
+  for (const ValuePtr& v : *values) {
+    if (v == nullptr) continue;
+    // make_shared puts the control block (the reference counts) just before the Value.
+    const auto addr = reinterpret_cast<uintptr_t>(v.get());
+    __builtin_prefetch(reinterpret_cast<const void*>(addr - 16), 1);
+    __builtin_prefetch(v.get());
+  }
+  for (const ValuePtr& v : *values) {
+    if (v != nullptr && v.use_count() == 1) __builtin_prefetch(v->bytes.data(), 1);
+  }
+  for (ValuePtr& v : *values) v.reset();
+}
+
+// The commit payload buffer keeps its capacity between commits, up to this.
+constexpr size_t kMaxRetainedPayload = 1u << 20;
+
 Durability Stronger(Durability a, Durability b) {
   return (a == Durability::kSync || b == Durability::kSync) ? Durability::kSync : Durability::kRelaxed;
 }
@@ -124,8 +145,10 @@ Result<bool> EngineImpl::current_entry(const std::vector<Staged>& staged, Keyspa
 // The CommitContext of an apply function: reads through the commit's staged writes, stages its writes.
 class StagingContext final : public CommitContext {
  public:
-  StagingContext(EngineImpl* engine, std::vector<EngineImpl::Staged>* staged, uint64_t now)
-      : engine_(engine), staged_(staged), now_(now) {}
+  // Keys the apply function stages are copied into `owned_keys` (the caller's views may not outlive the call).
+  StagingContext(EngineImpl* engine, std::vector<EngineImpl::Staged>* staged, std::deque<std::string>* owned_keys,
+                 uint64_t now)
+      : engine_(engine), staged_(staged), owned_keys_(owned_keys), now_(now) {}
   uint64_t now_micros() const override { return now_; }
   Result<Entry> get(Keyspace* ks, std::string_view key) override {
     SP_RETURN_IF_ERROR(check(ks, key));
@@ -138,19 +161,19 @@ class StagingContext final : public CommitContext {
     SP_RETURN_IF_ERROR(check(ks, key));
     if (value == nullptr) return Status::InvalidArgument("null value");
     if (value->bytes.size() > kMaxValueBytes) return Status::InvalidArgument("value exceeds the value limit");
-    staged_->push_back({ks, EffectKind::kPut, std::string(key), std::move(value), expire_at_micros});
+    staged_->push_back({ks, EffectKind::kPut, own(key), std::move(value), expire_at_micros});
     return Status::OK();
   }
   Status remove(Keyspace* ks, std::string_view key) override {
     SP_RETURN_IF_ERROR(check(ks, key));
     HotEntry cur;
     SP_ASSIGN_OR_RETURN(const bool present, engine_->current_entry(*staged_, ks, key, now_, &cur));
-    if (present) staged_->push_back({ks, EffectKind::kDelete, std::string(key), nullptr, 0});
+    if (present) staged_->push_back({ks, EffectKind::kDelete, own(key), nullptr, 0});
     return Status::OK();
   }
   Status remove_prefix(Keyspace* ks, std::string_view prefix) override {
     SP_RETURN_IF_ERROR(engine_->live(ks).status());
-    staged_->push_back({ks, EffectKind::kDeletePrefix, std::string(prefix), nullptr, 0});
+    staged_->push_back({ks, EffectKind::kDeletePrefix, own(prefix), nullptr, 0});
     return Status::OK();
   }
 
@@ -159,8 +182,10 @@ class StagingContext final : public CommitContext {
     SP_RETURN_IF_ERROR(engine_->live(ks).status());
     return engine_->check_key(key);
   }
+  std::string_view own(std::string_view key) { return owned_keys_->emplace_back(key); }
   EngineImpl* const engine_;
   std::vector<EngineImpl::Staged>* const staged_;
+  std::deque<std::string>* const owned_keys_;
   const uint64_t now_;
 };
 
@@ -172,7 +197,8 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
       continue;
     }
     if (op.ks == nullptr) return Status::InvalidArgument("transaction op without a keyspace");
-    SP_RETURN_IF_ERROR(check_key(op.kind == Transaction::Op::Kind::kRemovePrefix && op.key.empty() ? "x" : op.key)
+    const std::string_view key = op.key;  // (a view: a conditional with "x" would copy the key)
+    SP_RETURN_IF_ERROR(check_key(op.kind == Transaction::Op::Kind::kRemovePrefix && key.empty() ? "x" : key)
                            .WithContext(op.ks->def.name));
     if (op.value != nullptr && op.value->bytes.size() > kMaxValueBytes) {
       return Status::InvalidArgument("value of " + std::to_string(op.value->bytes.size()) + " bytes for " +
@@ -184,13 +210,30 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
     }
   }
 
+  SP_RETURN_IF_ERROR(writes_allowed());  // snapshot.cc: stop_writes_on_bgsave_error
+  // Backpressure: wait, holding no lock, while the materializer is too far behind.
+  const uint64_t lag_limit = options_.max_materializer_lag_bytes;
+  if (lag_limit != 0 && mat_lag_bytes_.load(std::memory_order_relaxed) >= lag_limit) [[unlikely]] {
+    SP_RETURN_IF_ERROR(wait_for_materializer());
+  }
+
   std::unique_lock<std::mutex> lock(commit_mu_);
   if (closing_) return Status::InvalidArgument("commit on a closed engine");
   for (const Transaction::Op& op : txn.ops()) {
     if (op.kind != Transaction::Op::Kind::kApply) SP_RETURN_IF_ERROR(live(op.ks).status());
   }
   const uint64_t now = clock_->now_micros();
-  std::vector<Staged> staged;
+  // The staging scratch is the engine's, reused; whatever this commit leaves in it is dropped before the
+  // sequencer is released (publish() empties it before it unlocks).
+  std::vector<Staged>& staged = commit_staged_;
+  commit_owned_keys_.clear();
+  struct ClearStaged {
+    std::vector<Staged>& staged;
+    std::unique_lock<std::mutex>& lock;
+    ~ClearStaged() {
+      if (lock.owns_lock()) staged.clear();
+    }
+  } clear_staged{staged, lock};
 
   // Preconditions see the state before this transaction (Redis WATCH/MULTI).
   for (const Transaction::Op& op : txn.ops()) {
@@ -257,7 +300,7 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
         break;
       }
       case Transaction::Op::Kind::kApply: {
-        StagingContext ctx(this, &staged, now);
+        StagingContext ctx(this, &staged, &commit_owned_keys_, now);
         SP_RETURN_IF_ERROR(op.apply(ctx));
         break;
       }
@@ -281,20 +324,29 @@ Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability d
   info.commit_micros = now;
   if (staged.empty()) return info;
 
-  auto effects = std::make_shared<std::vector<Effect>>();
   Durability effective = durability == Durability::kSync ? Durability::kSync : Durability::kRelaxed;
   bool coalesced = false;
+  size_t logged = 0;
   for (const Staged& s : staged) {
+    // The hot store's lines for the key arrive while the effects are encoded and logged.
+    if (s.kind != EffectKind::kDeletePrefix) s.ks->hot->prefetch(s.key);
     if (s.ks->logged()) {
-      effects->push_back({s.kind, s.ks->def.id, s.key, s.expire_at_micros, s.value});
+      logged++;
       effective = Stronger(effective, s.ks->def.options.durability);
     }
     coalesced |= s.ks->coalesced();
   }
-  if (!effects->empty()) {
-    std::string payload;
-    EncodeEffects(*effects, &payload);
-    auto appended = wal_->append_nowait(wal::RecordType::kTransaction, payload);
+  // The effects, encoded straight from the staged writes into the reused payload buffer.
+  std::string& payload = commit_payload_;
+  payload.clear();
+  if (logged > 0) {
+    EncodeEffectCount(logged, &payload);
+    for (const Staged& s : staged) {
+      if (!s.ks->logged()) continue;
+      EncodeEffect(s.kind, s.ks->def.id, s.key, s.expire_at_micros,
+                   s.value != nullptr ? std::string_view(s.value->bytes) : std::string_view(), &payload);
+    }
+    auto appended = wal_->append_nowait(wal::RecordType::kTransaction, payload, now);
     if (!appended.ok()) return appended.status();  // nothing applied, nothing marked
     info.lsn = appended->lsn;
     info.commit_micros = appended->commit_micros;
@@ -307,18 +359,22 @@ Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability d
   for (const Staged& s : staged) {
     if (!s.ks->coalesced()) continue;
     if (s.kind == EffectKind::kDeletePrefix) {
-      s.ks->dirty_prefixes.push_back(s.key);
+      s.ks->dirty_prefixes.emplace_back(s.key);
     } else {
-      s.ks->dirty_keys.insert(s.key);
+      s.ks->dirty_keys.emplace(s.key);
     }
   }
   info.version = next_version_.fetch_add(1);
   for (Staged& s : staged) {
     const uint64_t lsn = s.ks->logged() ? info.lsn : 0;
     switch (s.kind) {
-      case EffectKind::kPut:
-        s.ks->hot->apply_put(s.key, HotEntry{std::move(s.value), info.version, s.expire_at_micros, lsn});
+      case EffectKind::kPut: {
+        ValuePtr displaced;
+        s.ks->hot->apply_put(s.key, HotEntry{std::move(s.value), info.version, s.expire_at_micros, lsn},
+                             &displaced);
+        if (displaced != nullptr) retire(std::move(displaced));
         break;
+      }
       case EffectKind::kDelete:
         s.ks->hot->apply_delete(s.key, info.version, lsn);
         break;
@@ -327,15 +383,21 @@ Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability d
         break;
     }
   }
+  staged.clear();
+  // A full batch of displaced values is released after the sequencer (below, or by the caller's unlock).
+  std::optional<RetiredValues> released;
+  if (retired_count_ == retired_.size()) {
+    released.emplace().swap(retired_);
+    retired_count_ = 0;
+  }
   if (info.lsn == 0) {
     commits_unlogged_++;
     return info;
   }
-  MaterializeItem item;
-  item.lsn = info.lsn;
-  item.effects = std::move(effects);
-  enqueue(std::move(item));
+  enqueue(info.lsn, wal::RecordType::kTransaction, payload);
+  if (payload.capacity() > kMaxRetainedPayload) std::string().swap(payload);
   lock.unlock();
+  if (released.has_value()) ReleaseValues(&*released);
   if (effective == Durability::kSync) {
     commits_sync_++;
     if (synced != nullptr) *synced = true;
@@ -439,12 +501,9 @@ Result<uint64_t> EngineImpl::log_catalog_change(CatalogOp op, const KeyspaceDef&
 }
 
 void EngineImpl::enqueue_catalog_change(uint64_t lsn, CatalogOp op, const KeyspaceDef& def) {
-  MaterializeItem item;
-  item.lsn = lsn;
-  item.type = wal::RecordType::kCatalogChange;
-  item.catalog_op = op;
-  item.def = def;
-  enqueue(std::move(item));
+  std::string payload;
+  EncodeCatalogChange(op, def, &payload);
+  enqueue(lsn, wal::RecordType::kCatalogChange, payload);
 }
 
 Result<Keyspace*> EngineImpl::create_keyspace(std::string_view name, const KeyspaceOptions& requested) {

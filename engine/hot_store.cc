@@ -1,6 +1,6 @@
 // HotKeyspace implementations: MemoryKeyspace (memory residency) and CachedKeyspace (cached residency).
 //
-// Both split keys over kShards shards chosen by absl::Hash of the key; a method locks only the shards it
+// Both split keys over kShards shards chosen by a hash of the key (XXH3); a method locks only the shards it
 // touches. Memory accounting (HotStats::bytes) charges every stored entry
 //   key.size() + value bytes + kEntryOverhead
 // where kEntryOverhead (64) stands for the node, the HotEntry and the shared Value header. It is approximate
@@ -14,7 +14,9 @@
 
 #include <absl/container/btree_map.h>
 #include <absl/container/btree_set.h>
-#include <absl/hash/hash.h>
+#include <sys/mman.h>
+#define XXH_INLINE_ALL  // KeyHash: inlined XXH3
+#include <xxhash.h>
 
 #include <algorithm>
 #include <array>
@@ -25,6 +27,7 @@
 #include <new>
 #include <queue>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -42,7 +45,62 @@ constexpr size_t kScanMaxBatch = 256;
 // bounded time even over a long run of expired keys.
 constexpr size_t kScanMaxExamined = 4 * kScanMaxBatch;
 
-size_t ShardOf(std::string_view key) { return absl::Hash<std::string_view>{}(key) % kShards; }
+// A key's hash: the low 4 bits choose the shard; in memory residency the bits above them choose the home
+// bucket in the shard's table. Keys of up to 32 bytes (most are) take a few multiplications, inline (the
+// wyhash / rapidhash construction: 64x64->128-bit products folded by xor); longer ones XXH3. Seeded per
+// process (from the address of a function, which ASLR varies), like absl::Hash, so the collisions of a
+// key set cannot be planned from outside.
+inline uint64_t Fold(uint64_t a, uint64_t b) {
+  __extension__ using U128 = unsigned __int128;
+  const U128 r = static_cast<U128>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+
+inline uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+inline uint64_t Load32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+uint64_t KeyHash(std::string_view key);
+const uint64_t kHashSeed = Fold(reinterpret_cast<uintptr_t>(&KeyHash) ^ 0x2d358dccaa6c78a5ull, 0x8bb84b93962eacc9ull);
+
+[[gnu::always_inline]] inline uint64_t KeyHash(std::string_view key) {
+  constexpr uint64_t kS0 = 0xa0761d6478bd642full, kS1 = 0xe7037ed1a0b428dbull;
+  const char* p = key.data();
+  const size_t n = key.size();
+  uint64_t a, b, seed = kHashSeed;
+  if (n <= 16) {
+    if (n >= 8) {
+      a = Load64(p);
+      b = Load64(p + n - 8);
+    } else if (n >= 4) {
+      a = Load32(p);
+      b = Load32(p + n - 4);
+    } else {
+      a = n == 0 ? 0 : (uint64_t{static_cast<uint8_t>(p[0])} << 16) | (uint64_t{static_cast<uint8_t>(p[n / 2])} << 8) |
+                           static_cast<uint8_t>(p[n - 1]);
+      b = 0;
+    }
+  } else if (n <= 32) {
+    seed = Fold(Load64(p) ^ kS1, Load64(p + 8) ^ seed);
+    a = Load64(p + n - 16);
+    b = Load64(p + n - 8);
+  } else {
+    return XXH3_64bits_withSeed(p, n, kHashSeed);
+  }
+  __extension__ using U128 = unsigned __int128;
+  const U128 m = static_cast<U128>(a ^ kS1) * (b ^ seed);
+  return Fold(static_cast<uint64_t>(m) ^ kS0 ^ n, static_cast<uint64_t>(m >> 64) ^ kS1);
+}
+
+size_t ShardOf(std::string_view key) { return KeyHash(key) % kShards; }
 
 uint64_t Charge(std::string_view key, const ValuePtr& value) {
   return key.size() + (value ? value->bytes.size() : 0) + kEntryOverhead;
@@ -51,6 +109,95 @@ uint64_t Charge(std::string_view key, const ValuePtr& value) {
 bool Expired(uint64_t expire_at_micros, uint64_t now_micros) {
   return expire_at_micros != 0 && expire_at_micros <= now_micros;
 }
+
+// The reader-writer lock of a memory-residency shard. An uncontended lock_shared() or unlock_shared() is one
+// atomic add on the lock word, inline (std::shared_mutex calls into pthread_rwlock: some 60 instructions per
+// read, a fifth of a get). Writers exclude each other and the readers; a writer that is waiting keeps new
+// readers out, so a stream of reads cannot starve it. A waiter spins briefly, then sleeps on the lock word
+// (C++20 atomic wait, a futex) after setting kSleepers; whoever changes what a sleeper waits for wakes the
+// sleepers if that bit is set (the writer leaving clears it), so an uncontended unlock makes no system call.
+//
+// Word: kWriter while a writer holds the lock or waits for the readers to leave; kSleepers while a thread
+// may sleep on the word; kReader times the readers inside (and, transiently, readers backing out because a
+// writer is there).
+class SharedSpinMutex {
+ public:
+  [[gnu::always_inline]] void lock_shared() {
+    if ((word_.fetch_add(kReader, std::memory_order_acquire) & kWriter) == 0) [[likely]] return;
+    lock_shared_slow();
+  }
+
+  [[gnu::always_inline]] void unlock_shared() { LeaveAsReader(std::memory_order_release); }
+
+  void lock() {
+    uint32_t w = word_.load(std::memory_order_relaxed);
+    for (int spins = 0;; ++spins) {
+      if ((w & kWriter) == 0) {
+        if (word_.compare_exchange_weak(w, w | kWriter, std::memory_order_acquire)) break;
+        continue;
+      }
+      Wait(w, spins);  // another writer holds it
+      w = word_.load(std::memory_order_relaxed);
+    }
+    // Ours; wait for the readers inside to leave.
+    for (int spins = 0;; ++spins) {
+      w = word_.load(std::memory_order_acquire);
+      if ((w & kReaderMask) == 0) return;
+      Wait(w, spins);
+    }
+  }
+
+  void unlock() {
+    const uint32_t prev = word_.fetch_and(~(kWriter | kSleepers), std::memory_order_release);
+    if ((prev & kSleepers) != 0) word_.notify_all();
+  }
+
+ private:
+  static constexpr uint32_t kWriter = 1;
+  static constexpr uint32_t kSleepers = 2;
+  static constexpr uint32_t kReader = 4;
+  static constexpr uint32_t kReaderMask = ~(kWriter | kSleepers);
+  static constexpr int kSpins = 64;
+
+  // Takes one reader out of the count; the last one out while a writer waits wakes it.
+  [[gnu::always_inline]] void LeaveAsReader(std::memory_order order) {
+    const uint32_t prev = word_.fetch_sub(kReader, order);
+    if ((prev & (kWriter | kSleepers | kReaderMask)) == (kWriter | kSleepers | kReader)) [[unlikely]] {
+      word_.notify_all();
+    }
+  }
+
+  [[gnu::noinline]] void lock_shared_slow() {
+    for (;;) {
+      LeaveAsReader(std::memory_order_relaxed);  // back out while the writer is there
+      for (int spins = 0;; ++spins) {
+        const uint32_t w = word_.load(std::memory_order_relaxed);
+        if ((w & kWriter) == 0) break;
+        Wait(w, spins);
+      }
+      if ((word_.fetch_add(kReader, std::memory_order_acquire) & kWriter) == 0) return;
+    }
+  }
+
+  // One step of waiting for the word to change from `seen`: a pause for the first kSpins steps, then a
+  // sleep, unless the word changed before kSleepers was set (no change after it goes unannounced).
+  void Wait(uint32_t seen, int spins) {
+    if (spins < kSpins) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      return;
+    }
+    const uint32_t now = word_.fetch_or(kSleepers, std::memory_order_relaxed) | kSleepers;
+    if (now != (seen | kSleepers)) {
+      std::this_thread::yield();
+      return;
+    }
+    word_.wait(now, std::memory_order_relaxed);
+  }
+
+  std::atomic<uint32_t> word_{0};
+};
 
 // (expire_at_micros, key) for every stored entry that has a TTL; ordered by expiry time.
 using TtlIndex = absl::btree_set<std::pair<uint64_t, std::string>>;
@@ -80,25 +227,31 @@ std::vector<std::string> TakeEarliest(std::vector<std::pair<uint64_t, std::strin
 // ---------------------------------------------------------------------------------------------------------
 // Memory residency.
 //
-// A shard stores each key once, in a heap node holding the key's bytes inline after its HotEntry, so a point
-// read touches the hash table's bucket, the node (key and entry together) and the value. Two indexes refer to
-// the nodes:
-//   - `table`, an open-addressing hash table (linear probing, backward-shift deletion) of {hash, node}
-//     buckets, for point reads and writes: the full 64-bit hash in the bucket lets a probe skip a
-//     non-matching bucket without touching its node;
+// A shard stores each key once, in a heap node holding the key's bytes inline after its version, expiry and
+// LSN. Two indexes refer to the nodes:
+//   - `table`, an open-addressing hash table (linear probing, backward-shift deletion) of {hash, node, value}
+//     buckets, for point reads and writes. The bucket holds the key's value pointer, so a read's two cache
+//     misses after the bucket's (the node, to compare the key, and the value's control block, to take a
+//     reference) are independent and overlap; the full 64-bit hash lets a probe skip a non-matching bucket
+//     without touching its node;
 //   - `order`, a B-tree of node pointers ordered by key, for scan() and apply_delete_prefix; a write only
-//     touches it when it adds or removes a key, never when it replaces one.
+//     touches it when it adds or removes a key, never when it replaces one. A scan finds a node's value
+//     through the table (the node keeps its key's hash for that).
 
-// One stored key: its entry, then its `key_size` bytes (allocated together by MemNode::New).
+// One stored key: everything of its entry but the value (which its bucket holds), then its `key_size` bytes
+// (allocated together by MemNode::New).
 struct MemNode {
-  HotEntry entry;
+  uint64_t version = 0;
+  uint64_t expire_at_micros = 0;
+  uint64_t lsn = 0;
+  uint64_t hash = 0;  // KeyHash(key())
   uint32_t key_size = 0;
 
   std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_size}; }
 
-  static MemNode* New(std::string_view key, HotEntry entry) {
+  static MemNode* New(std::string_view key, uint64_t hash) {
     void* mem = ::operator new(sizeof(MemNode) + key.size());
-    auto* node = new (mem) MemNode{std::move(entry), static_cast<uint32_t>(key.size())};
+    auto* node = new (mem) MemNode{0, 0, 0, hash, static_cast<uint32_t>(key.size())};
     if (!key.empty()) std::memcpy(reinterpret_cast<char*>(node + 1), key.data(), key.size());
     return node;
   }
@@ -107,6 +260,24 @@ struct MemNode {
     ::operator delete(node);
   }
 };
+
+// a == b for keys. Keys of 8 to 32 bytes (most are) are compared inline with overlapping 8-byte loads,
+// without a call to memcmp.
+[[gnu::always_inline]] inline bool KeyEquals(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n < 8 || n > 32) return n == 0 || std::memcmp(a.data(), b.data(), n) == 0;
+  auto word = [](const char* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  };
+  const char* x = a.data();
+  const char* y = b.data();
+  uint64_t diff = (word(x) ^ word(y)) | (word(x + n - 8) ^ word(y + n - 8));
+  if (n > 16) diff |= (word(x + 8) ^ word(y + 8)) | (word(x + n - 16) ^ word(y + n - 16));
+  return diff == 0;
+}
 
 // Orders nodes (and looks them up) by key.
 struct NodeKeyLess {
@@ -119,90 +290,150 @@ struct NodeKeyLess {
   }
 };
 
-// Open-addressing hash table of node pointers keyed by the node's key. Does not own the nodes. Capacity is a
-// power of two (or 0); the load stays at or below 3/4, and the table halves when it falls below 1/8 (so it
-// does not keep the memory of keys since deleted). The caller supplies each key's hash (the same one for a
-// key every time); bits 4 and up choose the home bucket, since the low bits choose the shard.
+// Memory for large arrays (hash tables of 2 MiB and more) on transparent huge pages where the system offers
+// them (madvise mode): a random read of a large keyspace misses the TLB on nearly every access, and a page
+// walk costs a cache miss of its own (on the virtual machine measured, ~100 ns more per miss). Smaller
+// arrays come from operator new.
+template <typename T>
+struct HugePageAllocator {
+  using value_type = T;
+  static constexpr size_t kHugePage = 2u << 20;
+
+  HugePageAllocator() = default;
+  template <typename U>
+  HugePageAllocator(const HugePageAllocator<U>&) {}  // NOLINT: rebinding
+
+  static size_t MappedBytes(size_t n) { return (n * sizeof(T) + kHugePage - 1) / kHugePage * kHugePage; }
+  static bool Huge(size_t n) { return n * sizeof(T) >= kHugePage; }
+
+  T* allocate(size_t n) {
+    if (!Huge(n)) return static_cast<T*>(::operator new(n * sizeof(T)));
+    const size_t bytes = MappedBytes(n);
+    void* p = ::mmap(nullptr, bytes + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    // Keep the 2 MiB-aligned part: a huge page maps an aligned 2 MiB.
+    const auto start = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > start) ::munmap(p, aligned - start);
+    if (const uintptr_t tail = start + bytes + kHugePage - (aligned + bytes); tail > 0) {
+      ::munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+    }
+    (void)::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);  // a hint: fine if refused
+    return reinterpret_cast<T*>(aligned);
+  }
+  void deallocate(T* p, size_t n) {
+    if (!Huge(n)) {
+      ::operator delete(p);
+      return;
+    }
+    ::munmap(p, MappedBytes(n));
+  }
+  template <typename U>
+  bool operator==(const HugePageAllocator<U>&) const {
+    return true;
+  }
+};
+
+// Open-addressing hash table of {hash, node, value} buckets keyed by the node's key. Does not own the nodes;
+// owns the value references. Capacity is a power of two (or 0); the load stays at or below 3/4, and the table
+// halves when it falls below 1/8 (so it does not keep the memory of keys since deleted). The caller supplies
+// each key's hash (the same one for a key every time).
 class NodeTable {
  public:
+  struct Bucket {
+    uint64_t hash = 0;
+    MemNode* node = nullptr;  // null: empty
+    ValuePtr value;           // non-null when node is
+  };
+  using Buckets = std::vector<Bucket, HugePageAllocator<Bucket>>;
+
   size_t size() const { return size_; }
 
-  MemNode* find(std::string_view key, uint64_t hash) const {
+  [[gnu::always_inline]] Bucket* find(std::string_view key, uint64_t hash) {
+    return const_cast<Bucket*>(static_cast<const NodeTable*>(this)->find(key, hash));
+  }
+  [[gnu::always_inline]] const Bucket* find(std::string_view key, uint64_t hash) const {
     if (buckets_.empty()) return nullptr;
     for (size_t i = Home(hash);; i = (i + 1) & mask_) {
       const Bucket& b = buckets_[i];
       if (b.node == nullptr) return nullptr;
-      if (b.hash == hash && b.node->key() == key) return b.node;
+      if (b.hash == hash && KeyEquals(b.node->key(), key)) return &b;
     }
   }
+  // For prefetching: the home bucket of `hash` (null when the table is empty).
+  const void* home_bucket(uint64_t hash) const { return buckets_.empty() ? nullptr : &buckets_[Home(hash)]; }
+  // The bucket of stored node `node`. REQUIRES: `node` is present.
+  const Bucket& bucket_of(const MemNode* node) const {
+    size_t i = Home(node->hash);
+    while (buckets_[i].node != node) i = (i + 1) & mask_;
+    return buckets_[i];
+  }
 
-  // REQUIRES: no node with this key is present.
-  void insert(MemNode* node, uint64_t hash) {
+  // REQUIRES: no node with this key is present; `value` is non-null.
+  void insert(MemNode* node, ValuePtr value) {
     if ((size_ + 1) * 4 > buckets_.size() * 3) Resize(std::max<size_t>(kMinCapacity, buckets_.size() * 2));
-    Place(Bucket{hash, node});
+    Place(Bucket{node->hash, node, std::move(value)});
     ++size_;
   }
 
-  // REQUIRES: `node` is present, inserted with `hash`.
-  void erase(const MemNode* node, uint64_t hash) {
-    size_t i = Home(hash);
+  // Removes stored node `node`; returns its value.
+  ValuePtr erase(const MemNode* node) {
+    size_t i = Home(node->hash);
     while (buckets_[i].node != node) i = (i + 1) & mask_;
+    ValuePtr value = std::move(buckets_[i].value);
     // Backward-shift deletion: pull later entries of the probe run into the hole when their home bucket
     // does not lie cyclically in (hole, their position], so every entry stays reachable from its home.
     for (size_t j = (i + 1) & mask_; buckets_[j].node != nullptr; j = (j + 1) & mask_) {
       if (((j - Home(buckets_[j].hash)) & mask_) >= ((j - i) & mask_)) {
-        buckets_[i] = buckets_[j];
+        buckets_[i] = std::move(buckets_[j]);
         i = j;
       }
     }
     buckets_[i] = Bucket{};
     --size_;
     if (buckets_.size() > kMinCapacity && size_ * 8 < buckets_.size()) Resize(buckets_.size() / 2);
+    return value;
   }
 
-  void clear() {
-    std::vector<Bucket>().swap(buckets_);
+  // Empties the table; returns the buckets (and the values they hold) for the caller to release.
+  Buckets take_all() {
+    Buckets all;
+    all.swap(buckets_);
     mask_ = 0;
     size_ = 0;
+    return all;
   }
 
  private:
   static constexpr size_t kMinCapacity = 16;
-
-  struct Bucket {
-    uint64_t hash = 0;
-    MemNode* node = nullptr;  // null: empty
-  };
 
   size_t Home(uint64_t hash) const { return static_cast<size_t>(hash >> 4) & mask_; }
 
   void Place(Bucket b) {
     size_t i = Home(b.hash);
     while (buckets_[i].node != nullptr) i = (i + 1) & mask_;
-    buckets_[i] = b;
+    buckets_[i] = std::move(b);
   }
 
   // REQUIRES: `capacity` is a power of two holding size_ within the load limit.
   void Resize(size_t capacity) {
-    std::vector<Bucket> old(capacity);
+    Buckets old(capacity);
     old.swap(buckets_);
     mask_ = buckets_.size() - 1;
-    for (const Bucket& b : old) {
-      if (b.node != nullptr) Place(b);
+    for (Bucket& b : old) {
+      if (b.node != nullptr) Place(std::move(b));
     }
   }
 
-  std::vector<Bucket> buckets_;
+  Buckets buckets_;
   size_t mask_ = 0;
   size_t size_ = 0;
 };
 
-uint64_t KeyHash(std::string_view key) { return absl::Hash<std::string_view>{}(key); }
-
 // Invariants, per shard, under its mutex: `table` and `order` hold the same nodes, exactly one per stored
-// key, and the shard owns them; `ttl` holds exactly (e.expire_at_micros, key) for every stored (key, e) with
-// e.expire_at_micros != 0; `bytes` is the sum of Charge over the stored entries. Every stored value is
-// non-null.
+// key, and the shard owns them; every stored node's bucket holds a non-null value; `ttl` holds exactly
+// (n->expire_at_micros, key) for every stored node n with expire_at_micros != 0; `bytes` is the sum of Charge
+// over the stored entries.
 class MemoryKeyspace final : public HotKeyspace {
  public:
   ~MemoryKeyspace() override {
@@ -215,11 +446,11 @@ class MemoryKeyspace final : public HotKeyspace {
     const uint64_t hash = KeyHash(key);
     const Shard& sh = shards_[hash % kShards];
     std::shared_lock lock(sh.mu);
-    const MemNode* n = sh.table.find(key, hash);
-    if (n == nullptr || Expired(n->entry.expire_at_micros, now_micros)) return Lookup::kAbsent;
-    entry->value = n->entry.value;
-    entry->version = n->entry.version;
-    entry->expire_at_micros = n->entry.expire_at_micros;
+    const NodeTable::Bucket* b = sh.table.find(key, hash);
+    if (b == nullptr || Expired(b->node->expire_at_micros, now_micros)) return Lookup::kAbsent;
+    entry->value = b->value;
+    entry->version = b->node->version;
+    entry->expire_at_micros = b->node->expire_at_micros;
     return Lookup::kFound;
   }
 
@@ -227,32 +458,52 @@ class MemoryKeyspace final : public HotKeyspace {
     const uint64_t hash = KeyHash(key);
     const Shard& sh = shards_[hash % kShards];
     std::shared_lock lock(sh.mu);
-    const MemNode* n = sh.table.find(key, hash);
-    if (n == nullptr) return Lookup::kAbsent;
-    *entry = n->entry;
+    const NodeTable::Bucket* b = sh.table.find(key, hash);
+    if (b == nullptr) return Lookup::kAbsent;
+    *entry = HotEntry{b->value, b->node->version, b->node->expire_at_micros, b->node->lsn};
     return Lookup::kFound;
   }
 
-  void apply_put(std::string_view key, HotEntry entry) override {
+  void prefetch(std::string_view key) override {
+    const uint64_t hash = KeyHash(key);
+    const Shard& sh = shards_[hash % kShards];
+    const void* line;
+    {
+      std::shared_lock lock(sh.mu);
+      line = sh.table.home_bucket(hash);
+    }
+    // After the unlock: the unlock (an atomic read-modify-write) would wait for the prefetch to complete.
+    // Prefetching memory freed meanwhile is harmless.
+    if (line != nullptr) __builtin_prefetch(line);
+  }
+
+  void apply_put(std::string_view key, HotEntry entry, ValuePtr* displaced_out) override {
     if (!entry.value) {  // a tombstone means nothing here: memory residency holds every key
       apply_delete(key, entry.version, entry.lsn);
       return;
     }
-    ValuePtr displaced;  // released after the lock
+    ValuePtr released;  // released after the lock
+    ValuePtr& displaced = displaced_out != nullptr ? *displaced_out : released;
     const uint64_t hash = KeyHash(key);
     Shard& sh = shards_[hash % kShards];
     std::unique_lock lock(sh.mu);
-    MemNode* n = sh.table.find(key, hash);
-    if (n == nullptr) {
-      n = MemNode::New(key, std::move(entry));
+    NodeTable::Bucket* b = sh.table.find(key, hash);
+    MemNode* n;
+    if (b == nullptr) {
+      n = MemNode::New(key, hash);
       sh.order.insert(n);
-      sh.table.insert(n, hash);
+      sh.bytes += Charge(key, entry.value);
+      sh.table.insert(n, std::move(entry.value));
     } else {
-      sh.Unaccount(n->key(), n->entry);
-      displaced = std::move(n->entry.value);
-      n->entry = std::move(entry);
+      n = b->node;
+      sh.Unaccount(n, b->value);
+      sh.bytes += Charge(key, entry.value);
+      displaced = std::exchange(b->value, std::move(entry.value));
     }
-    sh.Account(n->key(), n->entry);
+    n->version = entry.version;
+    n->expire_at_micros = entry.expire_at_micros;
+    n->lsn = entry.lsn;
+    if (n->expire_at_micros != 0) sh.ttl.emplace(n->expire_at_micros, std::string(key));
   }
 
   void apply_delete(std::string_view key, uint64_t version, uint64_t lsn) override {
@@ -260,10 +511,11 @@ class MemoryKeyspace final : public HotKeyspace {
     const uint64_t hash = KeyHash(key);
     Shard& sh = shards_[hash % kShards];
     std::unique_lock lock(sh.mu);
-    MemNode* n = sh.table.find(key, hash);
-    if (n == nullptr) return;
+    const NodeTable::Bucket* b = sh.table.find(key, hash);
+    if (b == nullptr) return;
+    MemNode* n = b->node;
     auto pos = sh.order.find(n);
-    displaced = sh.Remove(n, hash, &pos);
+    displaced = sh.Remove(n, &pos);
   }
 
   void apply_delete_prefix(std::string_view prefix, uint64_t version, uint64_t lsn) override {
@@ -272,8 +524,7 @@ class MemoryKeyspace final : public HotKeyspace {
       std::unique_lock lock(sh.mu);
       auto it = sh.order.lower_bound(prefix);
       while (it != sh.order.end() && (*it)->key().starts_with(prefix)) {
-        MemNode* n = *it;
-        displaced.push_back(sh.Remove(n, KeyHash(n->key()), &it));
+        displaced.push_back(sh.Remove(*it, &it));
       }
       lock.unlock();
     }
@@ -335,7 +586,7 @@ class MemoryKeyspace final : public HotKeyspace {
       Order old;
       std::unique_lock lock(sh.mu);
       old.swap(sh.order);
-      sh.table.clear();
+      NodeTable::Buckets values = sh.table.take_all();
       sh.ttl.clear();
       sh.bytes = 0;
       lock.unlock();
@@ -347,30 +598,25 @@ class MemoryKeyspace final : public HotKeyspace {
   using Order = absl::btree_set<MemNode*, NodeKeyLess>;
 
   struct Shard {
-    mutable std::shared_mutex mu;
+    mutable SharedSpinMutex mu;
     NodeTable table;    // GUARDED_BY(mu)
     Order order;        // GUARDED_BY(mu)
     TtlIndex ttl;       // GUARDED_BY(mu)
     uint64_t bytes = 0;  // GUARDED_BY(mu)
 
-    // REQUIRES: mu held exclusively (for the helpers below). Adds / removes a stored entry's charge and TTL
-    // index row.
-    void Account(std::string_view key, const HotEntry& e) {
-      bytes += Charge(key, e.value);
-      if (e.expire_at_micros != 0) ttl.emplace(e.expire_at_micros, std::string(key));
-    }
-    void Unaccount(std::string_view key, const HotEntry& e) {
-      bytes -= Charge(key, e.value);
-      if (e.expire_at_micros != 0) ttl.erase(std::make_pair(e.expire_at_micros, std::string(key)));
+    // REQUIRES: mu held exclusively (for the helpers below). Removes stored node n's charge (its value is
+    // `value`) and TTL index row.
+    void Unaccount(const MemNode* n, const ValuePtr& value) {
+      bytes -= Charge(n->key(), value);
+      if (n->expire_at_micros != 0) ttl.erase(std::make_pair(n->expire_at_micros, std::string(n->key())));
     }
 
-    // Unlinks and frees stored node `n` (`hash` is its key's hash, `*pos` its place in `order`, advanced to
-    // the next node); returns its value for the caller to release after the lock.
-    ValuePtr Remove(MemNode* n, uint64_t hash, Order::iterator* pos) {
-      Unaccount(n->key(), n->entry);
-      table.erase(n, hash);
+    // Unlinks and frees stored node `n` (`*pos` is its place in `order`, advanced to the next node); returns
+    // its value for the caller to release after the lock.
+    ValuePtr Remove(MemNode* n, Order::iterator* pos) {
+      ValuePtr value = table.erase(n);
+      Unaccount(n, value);
       *pos = order.erase(*pos);
-      ValuePtr value = std::move(n->entry.value);
       MemNode::Delete(n);
       return value;
     }
@@ -378,7 +624,7 @@ class MemoryKeyspace final : public HotKeyspace {
     void FreeNodes() {
       for (MemNode* n : order) MemNode::Delete(n);
       order.clear();
-      table.clear();
+      (void)table.take_all();
     }
   };
 
@@ -407,9 +653,9 @@ class MemoryKeyspace final : public HotKeyspace {
         const MemNode* n = *it;
         if (!end.empty() && n->key() >= end) break;
         last = n;
-        const HotEntry& e = n->entry;
-        if (Expired(e.expire_at_micros, now_micros)) continue;
-        c->buf.emplace_back(std::string(n->key()), Entry{e.value, e.version, e.expire_at_micros});
+        if (Expired(n->expire_at_micros, now_micros)) continue;
+        c->buf.emplace_back(std::string(n->key()),
+                            Entry{sh.table.bucket_of(n).value, n->version, n->expire_at_micros});
       }
       if (it == sh.order.end() || (!end.empty() && (*it)->key() >= end)) c->exhausted = true;
       if (last != nullptr) {
@@ -483,7 +729,11 @@ class CachedKeyspace final : public HotKeyspace {
     return Lookup::kFound;
   }
 
-  void apply_put(std::string_view key, HotEntry entry) override { Store(key, std::move(entry), false); }
+  void prefetch(std::string_view) override {}
+
+  void apply_put(std::string_view key, HotEntry entry, ValuePtr* displaced) override {
+    Store(key, std::move(entry), false, 0, displaced);
+  }
 
   void apply_delete(std::string_view key, uint64_t version, uint64_t lsn) override {
     Store(key, HotEntry{nullptr, version, 0, lsn}, false);
@@ -685,7 +935,8 @@ class CachedKeyspace final : public HotKeyspace {
 
   uint64_t applied() const { return applied_.load(std::memory_order_acquire); }
 
-  void Store(std::string_view key, HotEntry entry, bool is_fill, uint64_t read_at_applied_lsn = 0) {
+  void Store(std::string_view key, HotEntry entry, bool is_fill, uint64_t read_at_applied_lsn = 0,
+             ValuePtr* displaced_out = nullptr) {
     std::vector<ValuePtr> displaced;  // released after the lock
     Shard& sh = shards_[ShardOf(key)];
     std::unique_lock lock(sh.mu);
@@ -698,7 +949,11 @@ class CachedKeyspace final : public HotKeyspace {
     } else {
       if (is_fill) return;
       sh.Unlink(it->first, it->second);
-      displaced.push_back(std::move(it->second.entry.value));
+      if (displaced_out != nullptr) {
+        *displaced_out = std::move(it->second.entry.value);
+      } else {
+        displaced.push_back(std::move(it->second.entry.value));
+      }
     }
     it->second.entry = std::move(entry);
     sh.Link(it->first, it->second, applied_lsn);

@@ -62,8 +62,14 @@ class HotKeyspace {
   // Like get but returns the raw stored entry, expired or not (the commit path and the sweeper use it).
   virtual Lookup get_raw(std::string_view key, HotEntry* entry) = 0;
 
+  // Warms the cache line a write or read of `key` will touch first (memory residency: its hash bucket), so
+  // that its fetch overlaps the caller's work in between. Changes nothing. No-op for cached residency.
+  virtual void prefetch(std::string_view key) = 0;
+
   // --- writes (one writer at a time) ---
-  virtual void apply_put(std::string_view key, HotEntry entry) = 0;
+  // With `displaced` non-null, the value the put replaces (if any) is moved to *displaced for the caller to
+  // release; otherwise it is released here, after the shard lock.
+  virtual void apply_put(std::string_view key, HotEntry entry, ValuePtr* displaced = nullptr) = 0;
   // Removes the key (memory) or leaves a tombstone at `lsn` (cached).
   virtual void apply_delete(std::string_view key, uint64_t version, uint64_t lsn) = 0;
   // Removes every key starting with `prefix` (cached: tombstones for those in memory, plus a prefix tombstone

@@ -25,6 +25,8 @@ void EngineImpl::maintenance_loop() {
     sweep_expired();
     Status s = coalesce(/*all=*/false);
     if (!s.ok()) log_->warn("savepoint: coalescing failed: {}", s.ToString());
+    run_save_points();                  // snapshot.cc
+    (void)archive_sealed_segments();    // archiving.cc: logs its own failures
     const wal::WriterStats ws = wal_->stats();
     const uint64_t since = ws.bytes_written - wal_bytes_at_checkpoint_;
     const bool by_size = since >= options_.checkpoint_wal_bytes;
@@ -55,7 +57,7 @@ void EngineImpl::sweep_expired() {
       HotEntry e;
       // Re-check under the sequencer: the key may have been rewritten since it was listed.
       if (ks->hot->get_raw(key, &e) == Lookup::kFound && e.expire_at_micros != 0 && e.expire_at_micros <= now) {
-        staged.push_back({ks, EffectKind::kDelete, std::move(key), nullptr, 0});
+        staged.push_back({ks, EffectKind::kDelete, key, nullptr, 0});  // `keys` outlives publish()
       }
     }
     const size_t n = staged.size();
@@ -103,10 +105,7 @@ Status EngineImpl::coalesce(bool all) {
     EncodeEffects(*effects, &payload);
     auto a = wal_->append_nowait(wal::RecordType::kTransaction, payload);
     if (!a.ok()) return a.status().WithContext("coalescing " + ks->def.name);
-    MaterializeItem item;
-    item.lsn = a->lsn;
-    item.effects = std::move(effects);
-    enqueue(std::move(item));
+    enqueue(a->lsn, wal::RecordType::kTransaction, payload);
     ks->dirty_keys.clear();
     ks->dirty_prefixes.clear();
     ks->next_coalesce_micros = now + static_cast<uint64_t>(ks->def.options.coalesce_interval.count()) * 1000;
@@ -152,8 +151,8 @@ Status EngineImpl::checkpoint_locked() {
     const std::vector<wal::SegmentInfo> segments = wal_->segments();
     for (size_t i = 0; i + 1 < segments.size(); i++) {
       if (segments[i + 1].first_lsn - 1 > applied) break;
-      auto a = wal::ArchiveSegment(fs_, JoinPath(wal_dir_, segments[i].name), options_.archive_dir);
-      if (!a.ok()) return a.status().WithContext("archiving before retiring WAL segments");
+      Status a = archive_segment_once(segments[i]);
+      if (!a.ok()) return a.WithContext("archiving before retiring WAL segments");
     }
   }
   SP_RETURN_IF_ERROR(wal_->remove_sealed_segments_through(applied).status());

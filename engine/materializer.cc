@@ -1,26 +1,81 @@
 // The materializer: applies committed records to RocksDB in LSN order, in batches, with the RocksDB WAL off,
 // writing applied_lsn in the same batch (docs/recovery.md). It only applies records that are durable in the
 // savepoint WAL, so RocksDB can never get ahead of the log ("WAL before data", as PostgreSQL's bufmgr).
+//
+// A batch is written sorted by key, each key once (the last write of the batch wins; a prefix deletion splits
+// the batch so nothing moves across it). A skip-list memtable (cached keyspaces; engine_open.cc chooses) then
+// searches the same upper levels for consecutive inserts, in cache; a vector memtable (memory-resident ones)
+// is sorted when flushed, and its entries, laid out nearly in key order, then cost fewer cache misses (on
+// the development VM, sorting here halved the flush thread's time for the same total). Recovery's replay
+// (apply_to_rocksdb) writes in LSN order: it fills skip lists, and there the sort cost more than it saved
+// (replay went from ~1.3M to ~1.6M records/s without it).
+#include <rocksdb/slice.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "engine/engine_impl.h"
 #include "savepoint/crash_point.h"
-#include "util/coding.h"
 #include "savepoint/key_codec.h"
+#include "util/coding.h"
 
 namespace savepoint::engine {
 
 namespace {
-constexpr size_t kMaxBatchRecords = 4096;
+// A batch ends at this many records or bytes of records (or at a catalog change, which goes alone).
+constexpr size_t kMaxBatchRecords = 16384;
+constexpr size_t kMaxBatchBytes = 8u << 20;
+// What a WriteBatch takes per effect besides key and value bytes: tag, column family id, two lengths, the
+// row's flags and expiry.
+constexpr size_t kBatchBytesPerEffect = 24;
+// The queue's buffers keep their capacity between passes, up to this.
+constexpr size_t kMaxRetainedQueueBytes = 1u << 20;
+// A record in the queue: [lsn fixed64][type u8][payload length fixed32][payload].
+constexpr size_t kQueuedHeader = 13;
+// How often a commit held by backpressure re-checks the log's health while it waits.
+constexpr std::chrono::milliseconds kBackpressureRecheck{100};
 }  // namespace
 
-void EngineImpl::enqueue(MaterializeItem item) {
-  enqueued_lsn_.store(item.lsn, std::memory_order_release);
+void EngineImpl::enqueue(uint64_t lsn, wal::RecordType type, std::string_view payload) {
+  char header[kQueuedHeader];
+  EncodeFixed64(header, lsn);
+  header[8] = static_cast<char>(type);
+  EncodeFixed32(header + 9, static_cast<uint32_t>(payload.size()));
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mat_mu_);
-    mat_queue_.push_back(std::move(item));
+    mat_queue_.append(header, kQueuedHeader).append(payload);
+    mat_lag_bytes_.store(mat_lag_bytes_.load(std::memory_order_relaxed) + kQueuedHeader + payload.size(),
+                         std::memory_order_relaxed);
+    enqueued_lsn_.store(lsn, std::memory_order_release);
+    wake = mat_idle_;  // a busy materializer finds the record when it comes back for more
+    mat_idle_ = false;
   }
-  mat_cv_.notify_one();
+  if (wake) mat_cv_.notify_one();
+}
+
+Status EngineImpl::wait_for_materializer() {
+  const uint64_t limit = options_.max_materializer_lag_bytes;
+  std::unique_lock<std::mutex> lock(mat_mu_);
+  auto stopped = [&] { return mat_stop_ || mat_abandon_ || closing_ || !mat_status_.ok(); };
+  if (mat_lag_bytes_.load(std::memory_order_relaxed) < limit || stopped()) return mat_status_;
+  backpressure_waits_.fetch_add(1, std::memory_order_relaxed);
+  ++space_waiters_;
+  Status s;
+  while (mat_lag_bytes_.load(std::memory_order_relaxed) >= limit && !stopped()) {
+    // The materializer waits for the queued records to be durable: have them synced now rather than at the
+    // next sync_interval. Outside mat_mu_; the WAL stays open while we are counted in space_waiters_.
+    const uint64_t target = enqueued_lsn_.load(std::memory_order_acquire);
+    lock.unlock();
+    s = wal_->request_sync(target);
+    lock.lock();
+    if (!s.ok()) break;  // the log failed (or is out of space): so would this commit's append
+    space_cv_.wait_for(lock, kBackpressureRecheck,
+                       [&] { return mat_lag_bytes_.load(std::memory_order_relaxed) < limit || stopped(); });
+  }
+  if (s.ok()) s = mat_status_;
+  if (--space_waiters_ == 0 && (mat_stop_ || mat_abandon_)) space_cv_.notify_all();  // stop_threads() waits
+  return s;
 }
 
 Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
@@ -35,11 +90,12 @@ Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
   const bool has_family = item.def.options.persistence != Persistence::kVolatile;
   if (item.catalog_op == CatalogOp::kCreate && has_family && ks != nullptr && ks->cf == nullptr) {
     rocksdb::ColumnFamilyHandle* cf = nullptr;
-    SP_RETURN_IF_ERROR(FromRocks(db_->CreateColumnFamily(MakeCfOptions(options_, block_cache_),
+    SP_RETURN_IF_ERROR(FromRocks(db_->CreateColumnFamily(MakeCfOptions(options_, block_cache_, memtables_),
                                                          CfName(item.def.id), &cf),
                                  "creating the column family of keyspace " + item.def.name));
     std::unique_lock<std::shared_mutex> lock(catalog_mu_);
     ks->cf = cf;
+    choose_memtable(*ks);
   }
   if (item.catalog_op == CatalogOp::kDrop) {
     if (ks != nullptr && ks->cf != nullptr) {
@@ -65,115 +121,219 @@ Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
   return s;
 }
 
-Status EngineImpl::apply_to_rocksdb(const std::vector<MaterializeItem>& items) {
-  rocksdb::WriteBatch batch;
-  uint64_t last = 0;
-  auto write = [&]() -> Status {
-    if (last == 0) return Status::OK();
-    std::string applied;
-    PutFixed64(&applied, last);
-    batch.Put(meta_cf_, "applied_lsn", applied);
-    rocksdb::WriteOptions wo;
-    wo.disableWAL = true;
-    Status s = FromRocks(db_->Write(wo, &batch), "materialising up to LSN " + std::to_string(last));
-    if (s.ok()) applied_lsn_.store(last, std::memory_order_release);
-    batch.Clear();
-    last = 0;
-    return s;
+Status EngineImpl::write_effects(const std::vector<PendingEffect>& effects, uint64_t last_lsn, bool sort) {
+  // The column family of each keyspace written, looked up once per batch; null: dropped since (its family
+  // goes with it, so its effects are skipped).
+  std::vector<std::pair<uint32_t, rocksdb::ColumnFamilyHandle*>> families;
+  std::vector<rocksdb::ColumnFamilyHandle*> cf_of(effects.size());
+  {
+    std::shared_lock<std::shared_mutex> lock(catalog_mu_);
+    for (size_t i = 0; i < effects.size(); i++) {
+      const uint32_t id = effects[i].keyspace_id;
+      auto known = std::find_if(families.begin(), families.end(), [&](const auto& f) { return f.first == id; });
+      if (known == families.end()) {
+        auto it = by_id_.find(id);
+        rocksdb::ColumnFamilyHandle* cf = it == by_id_.end() ? nullptr : it->second->cf;
+        if (it != by_id_.end() && cf == nullptr) {
+          // Effects are only logged for keyspaces with a family, created by their (earlier) catalog change.
+          return Status::Corruption("LSN <= " + std::to_string(last_lsn) + " writes keyspace id " +
+                                    std::to_string(id) + ", which has no column family");
+        }
+        known = families.emplace(families.end(), id, cf);
+      }
+      cf_of[i] = known->second;
+    }
+  }
+
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  // Sized up front: a batch grown by doubling copies itself a dozen times over.
+  size_t bytes = 64;
+  for (const PendingEffect& e : effects) bytes += e.key.size() + e.value.size() + kBatchBytesPerEffect;
+  rocksdb::WriteBatch batch(bytes);
+  std::vector<uint32_t> order;
+  char row_header[9];  // EncodeRow's: flags, then the expiry when there is one
+  auto add = [&](uint32_t i) {
+    const PendingEffect& e = effects[i];
+    const rocksdb::Slice key(e.key.data(), e.key.size());
+    if (e.kind == EffectKind::kDelete) {
+      batch.Delete(cf_of[i], key);
+      return;
+    }
+    row_header[0] = static_cast<char>(e.expire_at_micros != 0 ? 1 : 0);
+    if (e.expire_at_micros != 0) EncodeFixed64(row_header + 1, e.expire_at_micros);
+    const rocksdb::Slice parts[2] = {rocksdb::Slice(row_header, e.expire_at_micros != 0 ? 9 : 1),
+                                     rocksdb::Slice(e.value.data(), e.value.size())};
+    batch.Put(cf_of[i], rocksdb::SliceParts(&key, 1), rocksdb::SliceParts(parts, 2));
   };
+  // Puts and deletes of effects [begin, end) (no prefix deletion among them), sorted, the last write of each
+  // key only.
+  auto add_run = [&](size_t begin, size_t end) {
+    order.clear();
+    for (size_t i = begin; i < end; i++) {
+      if (cf_of[i] != nullptr) order.push_back(static_cast<uint32_t>(i));
+    }
+    if (!sort) {
+      for (const uint32_t i : order) add(i);
+      return;
+    }
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      if (cf_of[a] != cf_of[b]) return cf_of[a] < cf_of[b];
+      const int c = effects[a].key.compare(effects[b].key);
+      return c != 0 ? c < 0 : a < b;
+    });
+    for (size_t k = 0; k < order.size(); k++) {
+      const uint32_t i = order[k];
+      if (k + 1 < order.size() && cf_of[order[k + 1]] == cf_of[i] && effects[order[k + 1]].key == effects[i].key) {
+        continue;  // a later write of the same key in this batch replaces this one
+      }
+      add(i);
+    }
+  };
+
+  size_t run_begin = 0;
+  for (size_t i = 0; i < effects.size(); i++) {
+    if (effects[i].kind != EffectKind::kDeletePrefix) continue;
+    add_run(run_begin, i);
+    run_begin = i + 1;
+    rocksdb::ColumnFamilyHandle* cf = cf_of[i];
+    if (cf == nullptr) continue;
+    const std::string_view prefix = effects[i].key;
+    const std::string end = PrefixUpperBound(prefix);
+    if (!end.empty()) {
+      batch.DeleteRange(cf, rocksdb::Slice(prefix.data(), prefix.size()), end);
+      continue;
+    }
+    // No upper bound (empty or all-0xff prefix): delete key by key, as RocksDB holds them. The keys this
+    // batch wrote so far are not in RocksDB yet: write them first. (Without applied_lsn: a crash before the
+    // rest replays these records again, which rewrites the same state.)
+    SP_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "materialising up to LSN " + std::to_string(last_lsn)));
+    batch.Clear();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
+    const rocksdb::Slice start(prefix.data(), prefix.size());
+    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) batch.Delete(cf, it->key());
+    SP_RETURN_IF_ERROR(FromRocks(it->status(), "materialising a prefix deletion"));
+  }
+  add_run(run_begin, effects.size());
+
+  std::string applied;
+  PutFixed64(&applied, last_lsn);
+  batch.Put(meta_cf_, "applied_lsn", applied);
+  Status s = FromRocks(db_->Write(wo, &batch), "materialising up to LSN " + std::to_string(last_lsn));
+  if (s.ok()) applied_lsn_.store(last_lsn, std::memory_order_release);
+  return s;
+}
+
+Status EngineImpl::apply_to_rocksdb(const std::vector<MaterializeItem>& items) {
+  std::vector<PendingEffect> effects;
+  uint64_t last = 0;
   for (const MaterializeItem& item : items) {
     if (item.type == wal::RecordType::kCatalogChange) {
-      SP_RETURN_IF_ERROR(write());
+      if (last != 0) SP_RETURN_IF_ERROR(write_effects(effects, last, /*sort=*/false));
+      effects.clear();
+      last = 0;
       SP_RETURN_IF_ERROR(apply_catalog_to_rocksdb(item));
       continue;
     }
     for (const Effect& e : *item.effects) {
-      rocksdb::ColumnFamilyHandle* cf = nullptr;
-      {
-        std::shared_lock<std::shared_mutex> lock(catalog_mu_);
-        auto it = by_id_.find(e.keyspace_id);
-        if (it == by_id_.end()) continue;  // dropped since: its family goes with it
-        cf = it->second->cf;
-      }
-      if (cf == nullptr) {
-        // Effects are only logged for keyspaces with a family, created by their (earlier) catalog change.
-        return Status::Corruption("LSN " + std::to_string(item.lsn) + " writes keyspace id " +
-                                  std::to_string(e.keyspace_id) + ", which has no column family");
-      }
-      switch (e.kind) {
-        case EffectKind::kPut: {
-          std::string row;
-          EncodeRow(e.expire_at_micros, e.value->bytes, &row);
-          batch.Put(cf, e.key, row);
-          break;
-        }
-        case EffectKind::kDelete:
-          batch.Delete(cf, e.key);
-          break;
-        case EffectKind::kDeletePrefix: {
-          const std::string end = PrefixUpperBound(e.key);
-          if (!end.empty()) {
-            batch.DeleteRange(cf, e.key, end);
-          } else {
-            // No upper bound (empty or all-0xff prefix): delete key by key.
-            std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
-            for (it->Seek(e.key); it->Valid() && it->key().starts_with(e.key); it->Next()) {
-              batch.Delete(cf, it->key());
-            }
-          }
-          break;
-        }
-      }
+      effects.push_back({e.keyspace_id, e.kind, e.key,
+                         e.value != nullptr ? std::string_view(e.value->bytes) : std::string_view(),
+                         e.expire_at_micros});
     }
     last = item.lsn;
   }
-  return write();
+  return last != 0 ? write_effects(effects, last, /*sort=*/false) : Status::OK();
 }
 
 void EngineImpl::materializer_loop() {
-  std::vector<MaterializeItem> batch;
+  std::string taken;  // records taken from the queue, in its format
+  std::vector<EffectView> views;
+  std::vector<PendingEffect> effects;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mat_mu_);
-      mat_cv_.wait(lock, [&] { return !mat_queue_.empty() || mat_stop_ || mat_abandon_; });
+      while (mat_queue_.empty() && !mat_stop_ && !mat_abandon_) {
+        mat_idle_ = true;
+        mat_cv_.wait(lock);
+      }
+      mat_idle_ = false;
       if (mat_abandon_ || (mat_stop_ && mat_queue_.empty())) return;
-      while (!mat_queue_.empty() && batch.size() < kMaxBatchRecords) {
-        const bool catalog = mat_queue_.front().type == wal::RecordType::kCatalogChange;
-        if (catalog && !batch.empty()) break;  // a catalog change goes alone
-        batch.push_back(std::move(mat_queue_.front()));
-        mat_queue_.pop_front();
-        if (catalog) break;
+      taken.clear();
+      taken.swap(mat_queue_);  // the queue keeps the capacity `taken` had: no allocation per pass
+    }
+    size_t pos = 0;
+    while (pos < taken.size()) {
+      // One batch: a catalog change alone, or transactions up to a catalog change or the limits.
+      const size_t batch_start = pos;
+      uint64_t last = 0;
+      size_t records = 0;
+      Status s;
+      MaterializeItem catalog;
+      bool is_catalog = false;
+      views.clear();
+      effects.clear();
+      while (pos < taken.size() && records < kMaxBatchRecords && pos - batch_start < kMaxBatchBytes) {
+        const uint64_t lsn = DecodeFixed64(taken.data() + pos);
+        const auto type = static_cast<wal::RecordType>(taken[pos + 8]);
+        const uint32_t length = DecodeFixed32(taken.data() + pos + 9);
+        const std::string_view payload(taken.data() + pos + kQueuedHeader, length);
+        if (type == wal::RecordType::kCatalogChange) {
+          if (records > 0) break;  // a catalog change goes alone
+          catalog.lsn = lsn;
+          catalog.type = type;
+          s = DecodeCatalogChange(payload, &catalog.catalog_op, &catalog.def);
+          is_catalog = true;
+          last = lsn;
+          pos += kQueuedHeader + length;
+          break;
+        }
+        s = DecodeEffectViews(payload, &views);
+        if (!s.ok()) break;
+        last = lsn;
+        records++;
+        pos += kQueuedHeader + length;
       }
-    }
-    const uint64_t last = batch.back().lsn;
-    // WAL before data: wait for the periodic (or a sync commit's) fdatasync, without forcing one.
-    Status s = wal_->wait_durable(last, /*request_sync=*/false);
-    if (s.ok()) {
-      SP_CRASH_POINT("engine.before_materialize");
-      s = apply_to_rocksdb(batch);
-    }
-    if (!s.ok()) {
-      std::lock_guard<std::mutex> lock(mat_mu_);
-      if (mat_status_.ok()) mat_status_ = s;
-      if (!mat_abandon_ && !mat_stop_) log_->error("savepoint: materializer stopped: {}", s.ToString());
+      if (s.ok()) {
+        for (const EffectView& v : views) {
+          effects.push_back({v.keyspace_id, v.kind, v.key, v.value, v.expire_at_micros});
+        }
+        // WAL before data: wait for the periodic (or a sync commit's) fdatasync, without forcing one.
+        s = wal_->wait_durable(last, /*request_sync=*/false);
+      }
+      if (s.ok()) {
+        SP_CRASH_POINT("engine.before_materialize");
+        s = is_catalog ? apply_catalog_to_rocksdb(catalog) : write_effects(effects, last, /*sort=*/true);
+      }
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mat_mu_);
+        if (mat_status_.ok()) mat_status_ = s;
+        if (!mat_abandon_ && !mat_stop_) log_->error("savepoint: materializer stopped: {}", s.ToString());
+        applied_cv_.notify_all();
+        space_cv_.notify_all();
+        return;
+      }
+      SP_CRASH_POINT("engine.after_materialize");
+      applied_lsn_.store(last, std::memory_order_release);
+      std::vector<Keyspace*> cached;
+      {
+        std::shared_lock<std::shared_mutex> lock(catalog_mu_);
+        for (auto& [id, ks] : by_id_) {
+          if (ks->hot->cached()) cached.push_back(ks);
+        }
+      }
+      for (Keyspace* ks : cached) ks->hot->on_materialized(last);
+      {
+        std::lock_guard<std::mutex> lock(mat_mu_);  // also pairs with waiters' predicate checks
+        mat_lag_bytes_.store(mat_lag_bytes_.load(std::memory_order_relaxed) - (pos - batch_start),
+                             std::memory_order_relaxed);
+        if (space_waiters_ > 0) space_cv_.notify_all();
+        if (mat_abandon_) return;
+      }
       applied_cv_.notify_all();
-      return;
     }
-    SP_CRASH_POINT("engine.after_materialize");
-    applied_lsn_.store(last, std::memory_order_release);
-    batch.clear();
-    std::vector<Keyspace*> cached;
-    {
-      std::shared_lock<std::shared_mutex> lock(catalog_mu_);
-      for (auto& [id, ks] : by_id_) {
-        if (ks->hot->cached()) cached.push_back(ks);
-      }
-    }
-    for (Keyspace* ks : cached) ks->hot->on_materialized(last);
-    {
-      std::lock_guard<std::mutex> lock(mat_mu_);  // pairs with waiters' predicate check
-    }
-    applied_cv_.notify_all();
+    // A burst can leave `taken` as large as the lag bound; it goes back to the queue at the next swap, so
+    // keep at most kMaxRetainedQueueBytes of it.
+    if (taken.capacity() > kMaxRetainedQueueBytes) std::string().swap(taken);
   }
 }
 

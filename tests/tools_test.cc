@@ -15,6 +15,7 @@
 #include "savepoint/engine.h"
 #include "savepoint/key_codec.h"
 #include "savepoint/registry.h"
+#include "snapshot/format.h"
 #include "tests/testutil.h"
 
 extern char** environ;
@@ -666,6 +667,210 @@ TEST_F(ToolsTest, RefusesMissingAndForeignDirectoriesBadKeysAndNewerFormats) {
   EXPECT_NE(r.err.find("newer savepoint"), std::string::npos) << r.err;
 }
 
+
+// ----------------------------------------------------------------------------------------------- snapshot
+
+TEST_F(ToolsTest, SnapshotCreateInspectVerifyRestoreRoundTrip) {
+  BuildAndClose();
+  const std::string file = dir_.path() + "/game.snap";
+  RunResult r = Tool({"snapshot", "create", data(), "--out", file, "--json"});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  json created = json::parse(r.out);
+  EXPECT_EQ(created["timeline"], 1);
+  EXPECT_GT(created["lsn"].get<uint64_t>(), 10u);
+  const uint64_t rows = created["rows"].get<uint64_t>();
+  EXPECT_GT(rows, 8u);
+  ASSERT_TRUE(fs::exists(file));
+  EXPECT_FALSE(fs::exists(file + ".tmp"));
+
+  r = Tool({"snapshot", "inspect", file, "--json"});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["lsn"], created["lsn"]);
+  EXPECT_EQ(j["rows"], rows);
+  std::map<std::string, json> ks;
+  for (auto& k : j["keyspaces"]) ks[k["name"]] = k;
+  EXPECT_EQ(ks["characters"]["rows"], 2);
+  EXPECT_EQ(ks["counters"]["rows"], 5);
+  EXPECT_EQ(ks["sessions"]["persistence"], "volatile");
+  EXPECT_TRUE(ks["sessions"]["rows"].is_null()) << "volatile keyspaces have no section";
+  r = Tool({"snapshot", "inspect", file});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_NE(r.out.find("characters.by_name"), std::string::npos) << r.out;
+
+  r = Tool({"snapshot", "verify", file});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_NE(r.out.find(": ok"), std::string::npos) << r.out;
+  r = Tool({"snapshot", "verify", file, "--json"});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_EQ(json::parse(r.out)["result"], "ok");
+
+  // Restored, the directory exports exactly what the original does.
+  const std::string restored = dir_.path() + "/restored";
+  r = Tool({"snapshot", "restore", file, "--to", restored, "--json"});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_EQ(json::parse(r.out)["lsn"], created["lsn"]);
+  RunResult a = Tool({"export", data()});
+  RunResult b = Tool({"export", restored});
+  ASSERT_EQ(a.code, 0) << Show(a);
+  ASSERT_EQ(b.code, 0) << Show(b);
+  EXPECT_EQ(a.out, b.out);
+  r = Tool({"check", restored});
+  EXPECT_EQ(r.code, 0) << Show(r);
+
+  // Refusals: an existing output file, a non-empty destination.
+  r = Tool({"snapshot", "create", data(), "--out", file});
+  EXPECT_EQ(r.code, 1) << Show(r);
+  EXPECT_NE(r.err.find("never overwritten"), std::string::npos) << r.err;
+  r = Tool({"snapshot", "restore", file, "--to", restored});
+  EXPECT_EQ(r.code, 1) << Show(r);
+  EXPECT_NE(r.err.find("not empty"), std::string::npos) << r.err;
+}
+
+TEST_F(ToolsTest, SnapshotVerifyNamesTheOffsetOfDamage) {
+  BuildAndClose();
+  const std::string file = dir_.path() + "/game.snap";
+  RunResult r = Tool({"snapshot", "create", data(), "--out", file});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  const std::string bytes = ReadAll(file);
+  const std::string bad = dir_.path() + "/bad.snap";
+
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x04;
+  WriteAll(bad, flipped);
+  r = Tool({"snapshot", "verify", bad});
+  EXPECT_EQ(r.code, 3) << Show(r);
+  EXPECT_NE(r.err.find("at offset "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(bad), std::string::npos) << r.err;
+  r = Tool({"snapshot", "verify", bad, "--json"});
+  EXPECT_EQ(r.code, 3) << Show(r);
+  EXPECT_EQ(json::parse(r.out)["result"], "corruption");
+  r = Tool({"snapshot", "restore", bad, "--to", dir_.path() + "/nowhere"});
+  EXPECT_EQ(r.code, 3) << Show(r);
+  EXPECT_FALSE(fs::exists(dir_.path() + "/nowhere"));
+
+  WriteAll(bad, bytes.substr(0, bytes.size() - 30));
+  r = Tool({"snapshot", "verify", bad});
+  EXPECT_EQ(r.code, 3) << Show(r);
+  EXPECT_NE(r.err.find("at offset "), std::string::npos) << r.err;
+
+  WriteAll(bad, ReadAll(data() + "/wal/" + Segments(data() + "/wal").front()));
+  r = Tool({"snapshot", "inspect", bad});
+  EXPECT_EQ(r.code, 3) << Show(r);
+  EXPECT_NE(r.err.find("bad magic at offset 0"), std::string::npos) << r.err;
+
+  snapshot::Header newer;
+  newer.version = 2;
+  std::string header;
+  snapshot::EncodeHeader(newer, &header);
+  WriteAll(bad, header + std::string(200, '\0'));
+  r = Tool({"snapshot", "verify", bad});
+  EXPECT_EQ(r.code, 1) << Show(r);
+  EXPECT_NE(r.err.find("newer savepoint"), std::string::npos) << r.err;
+
+  r = Tool({"snapshot", "verify", dir_.path() + "/missing.snap"});
+  EXPECT_EQ(r.code, 2) << Show(r);
+}
+
+// ------------------------------------------------------------------------------------------------ recover
+
+TEST_F(ToolsTest, RecoverByTimeLsnNameLatestAndDryRun) {
+  uint64_t lsn_a2 = 0;
+  {
+    clock_.set_micros(kT0);
+    auto e = Open(/*with_archive=*/true);
+    auto kv = *e->create_keyspace("kv");
+    ASSERT_TRUE(e->wait_materialized().ok());
+    ASSERT_TRUE(e->save().ok());
+    auto put = [&](uint64_t at, const std::string& v) {
+      clock_.set_micros(at);
+      Transaction t(Durability::kSync);
+      t.put(kv, "a", v);
+      auto c = e->commit(t);
+      EXPECT_TRUE(c.ok());
+      return c.ok() ? c->lsn : 0;
+    };
+    put(kT0 + 1'000'000, "1");
+    lsn_a2 = put(kT0 + 2'000'000, "2");
+    clock_.set_micros(kT0 + 3'000'000);
+    ASSERT_TRUE(e->create_restore_point("before-patch").ok());
+    put(kT0 + 4'000'000, "3");
+    put(kT0 + 5'000'000, "4");
+    ASSERT_TRUE(e->close().ok());
+  }
+  auto value_in = [&](const std::string& dir) {
+    RunResult g = Tool({"get", dir, "kv", "raw\"a\"", "--json"});
+    return g.code == 0 ? json::parse(g.out)["value"].dump() : "exit " + std::to_string(g.code) + ": " + g.err;
+  };
+  int n = 0;
+  auto recover = [&](std::vector<std::string> args, std::string* into = nullptr) {
+    const std::string dir = dir_.path() + "/rec" + std::to_string(n++);
+    if (into != nullptr) *into = dir;
+    std::vector<std::string> full{"recover", "--archive", archive(), "--to", dir, "--timeline", "1"};
+    full.insert(full.end(), args.begin(), args.end());
+    return Tool(full);
+  };
+  std::string into;
+  // 2023-11-14T22:13:22Z is kT0 + 2 s: the second put, inclusive; the first, exclusive.
+  RunResult r = recover({"--time", "2023-11-14T22:13:22Z"}, &into);
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_EQ(value_in(into), "2");
+  EXPECT_NE(r.out.find("new timeline"), std::string::npos) << r.out;
+  r = recover({"--time", "2023-11-14T22:13:22Z", "--exclusive"}, &into);
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_EQ(value_in(into), "1");
+  r = recover({"--time", std::to_string(kT0 + 2'000'001)}, &into);  // microseconds
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_EQ(value_in(into), "2");
+  r = recover({"--lsn", std::to_string(lsn_a2 - 1)}, &into);
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_EQ(value_in(into), "1");
+  r = recover({"--name", "before-patch", "--json"}, &into);
+  ASSERT_EQ(r.code, 0) << Show(r);
+  json plan = json::parse(r.out);
+  EXPECT_EQ(plan["end_lsn"], lsn_a2 + 1);
+  EXPECT_EQ(plan["parent_timeline"], 1);
+  EXPECT_EQ(value_in(into), "2");
+  r = recover({"--latest"}, &into);
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_EQ(value_in(into), "4");
+  r = Tool({"info", into, "--json"});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_GT(json::parse(r.out)["timeline"].get<int>(), 1);
+
+  // Dry run: the plan, nothing written.
+  r = recover({"--name", "before-patch", "--dry-run", "--json"}, &into);
+  ASSERT_EQ(r.code, 0) << Show(r);
+  plan = json::parse(r.out);
+  EXPECT_EQ(plan["dry_run"], true);
+  EXPECT_EQ(plan["end_lsn"], lsn_a2 + 1);
+  EXPECT_FALSE(plan["snapshot"]["file"].get<std::string>().empty());
+  EXPECT_FALSE(plan["segments"].empty());
+  EXPECT_FALSE(fs::exists(into));
+  r = Tool({"recover", "--archive", archive(), "--latest", "--dry-run"});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_NE(r.out.find("dry run: nothing was written"), std::string::npos) << r.out;
+
+  // Refusals.
+  r = recover({});
+  EXPECT_EQ(r.code, 1) << Show(r);
+  EXPECT_NE(r.err.find("exactly one target"), std::string::npos) << r.err;
+  r = recover({"--lsn", "3", "--latest"});
+  EXPECT_EQ(r.code, 1) << Show(r);
+  r = Tool({"recover", "--archive", archive(), "--to", data(), "--latest"});
+  EXPECT_EQ(r.code, 1) << Show(r);
+  EXPECT_NE(r.err.find("not empty"), std::string::npos) << r.err;
+  r = recover({"--lsn", "100000"});
+  EXPECT_EQ(r.code, 2) << Show(r);
+  EXPECT_NE(r.err.find("not reachable"), std::string::npos) << r.err;
+  r = recover({"--name", "never-made"});
+  EXPECT_EQ(r.code, 2) << Show(r);
+  r = recover({"--time", "yesterday"});
+  EXPECT_EQ(r.code, 1) << Show(r);
+  r = Tool({"recover", "--archive", dir_.path() + "/no-archive", "--to", dir_.path() + "/x", "--latest"});
+  EXPECT_EQ(r.code, 2) << Show(r);
+}
+
 TEST_F(ToolsTest, HelpAndUsage) {
   RunResult r = Tool({"--help"});
   EXPECT_EQ(r.code, 0) << Show(r);
@@ -679,6 +884,11 @@ TEST_F(ToolsTest, HelpAndUsage) {
                                                         {"wal", "verify", "--help"},
                                                         {"wal", "salvage", "--help"},
                                                         {"restore-point", "--help"},
+                                                        {"snapshot", "create", "--help"},
+                                                        {"snapshot", "verify", "--help"},
+                                                        {"snapshot", "inspect", "--help"},
+                                                        {"snapshot", "restore", "--help"},
+                                                        {"recover", "--help"},
                                                         {"check", "--help"}}) {
     r = Tool(sub);
     EXPECT_EQ(r.code, 0) << Show(r);

@@ -68,6 +68,11 @@ const std::vector<std::string_view>& AllCrashPoints() {
       "archive.after_temp_write",
       "archive.after_temp_sync",
       "archive.after_rename",
+      // snapshot/
+      "snapshot.after_temp_write",
+      "snapshot.before_rename",
+      "snapshot.after_rename",
+      "snapshot.copy_before_rename",
       // engine/
       "engine.after_wal_append_before_apply",
       "engine.before_materialize",
@@ -75,6 +80,8 @@ const std::vector<std::string_view>& AllCrashPoints() {
       "engine.before_flush",
       "engine.after_flush",
       "engine.before_wal_retire",
+      "snapshot.before_write",
+      "snapshot.before_retention",
   };
   return kAll;
 }

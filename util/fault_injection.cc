@@ -288,6 +288,12 @@ Status FaultInjectionFileSystem::read_file(const std::string& path, std::string*
   return base_->read_file(path, contents);
 }
 
+Result<std::unique_ptr<RandomAccessFile>> FaultInjectionFileSystem::new_random_access_file(
+    const std::string& path) {
+  if (power_is_off()) return PowerOff(path);
+  return base_->new_random_access_file(path);
+}
+
 Result<uint64_t> FaultInjectionFileSystem::file_size(const std::string& path) {
   if (power_is_off()) return PowerOff(path);
   return base_->file_size(path);

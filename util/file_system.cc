@@ -3,6 +3,31 @@
 
 namespace savepoint {
 
+namespace {
+
+// The default RandomAccessFile: the whole file, read once.
+class StringRandomAccessFile final : public RandomAccessFile {
+ public:
+  explicit StringRandomAccessFile(std::string contents) : contents_(std::move(contents)) {}
+  Status read(uint64_t offset, size_t n, std::string* out) const override {
+    out->clear();
+    if (offset < contents_.size()) out->assign(contents_, static_cast<size_t>(offset), n);
+    return Status::OK();
+  }
+  uint64_t size() const override { return contents_.size(); }
+
+ private:
+  const std::string contents_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RandomAccessFile>> FileSystem::new_random_access_file(const std::string& path) {
+  std::string contents;
+  SP_RETURN_IF_ERROR(read_file(path, &contents));
+  return std::unique_ptr<RandomAccessFile>(new StringRandomAccessFile(std::move(contents)));
+}
+
 std::string JoinPath(std::string_view dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
   if (name.empty()) return std::string(dir);

@@ -83,6 +83,12 @@ class PosixWritableFile final : public WritableFile {
     return Status::OK();
   }
 
+  void start_writeback() override {
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (fd_ >= 0) (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+  }
+
   Status close() override {
     if (fd_ < 0) return Status::OK();
     int rc = ::close(fd_);
@@ -97,6 +103,35 @@ class PosixWritableFile final : public WritableFile {
   const std::string path_;
   int fd_;
   uint64_t size_;
+};
+
+class PosixRandomAccessFile final : public RandomAccessFile {
+ public:
+  PosixRandomAccessFile(std::string path, int fd, uint64_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
+  ~PosixRandomAccessFile() override { ::close(fd_); }
+
+  Status read(uint64_t offset, size_t n, std::string* out) const override {
+    out->resize(n);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = ::pread(fd_, out->data() + done, n - done, static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        out->clear();
+        return PosixError(path_, errno);
+      }
+      if (r == 0) break;  // end of file
+      done += static_cast<size_t>(r);
+    }
+    out->resize(done);
+    return Status::OK();
+  }
+  uint64_t size() const override { return size_; }
+
+ private:
+  const std::string path_;
+  const int fd_;
+  const uint64_t size_;
 };
 
 // Paths locked by this process. fcntl locks alone do not conflict within one process when
@@ -183,6 +218,18 @@ class PosixFileSystem final : public FileSystem {
     }
     ::close(fd);
     return Status::OK();
+  }
+
+  Result<std::unique_ptr<RandomAccessFile>> new_random_access_file(const std::string& path) override {
+    int fd = OpenRetrying(path.c_str(), O_RDONLY);
+    if (fd < 0) return PosixError(path, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      Status s = PosixError(path, errno);
+      ::close(fd);
+      return s;
+    }
+    return std::unique_ptr<RandomAccessFile>(new PosixRandomAccessFile(path, fd, static_cast<uint64_t>(st.st_size)));
   }
 
   Result<uint64_t> file_size(const std::string& path) override {

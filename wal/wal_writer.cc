@@ -128,7 +128,7 @@ void WalWriter::set_fatal_locked(const Status& cause) {
   // Sync waiters are answered by the writer thread's wake_waiters() on its next turn.
 }
 
-Status WalWriter::frame_locked(RecordType type, std::string_view payload, Appended* out) {
+Status WalWriter::frame_locked(RecordType type, std::string_view payload, uint64_t now_micros, Appended* out) {
   if (closing_) return Status::InvalidArgument("append to a closed WAL");
   if (!fatal_.ok()) return fatal_;
   if (no_space_) {
@@ -140,14 +140,15 @@ Status WalWriter::frame_locked(RecordType type, std::string_view payload, Append
                                    std::to_string(kMaxPayload) + "-byte limit");
   }
   out->lsn = ++last_lsn_;
-  out->commit_micros = last_commit_micros_ = std::max(options_.clock->now_micros(), last_commit_micros_);
+  if (now_micros == 0) now_micros = options_.clock->now_micros();
+  out->commit_micros = last_commit_micros_ = std::max(now_micros, last_commit_micros_);
   AppendRecord({out->lsn, out->commit_micros, durable_lsn_, type, payload}, &buffer_);
   stats_.records++;
   if (writer_state_ == WriterState::kSleeping) work_cv_.notify_one();
   return Status::OK();
 }
 
-Result<Appended> WalWriter::append_nowait(RecordType type, std::string_view payload) {
+Result<Appended> WalWriter::append_nowait(RecordType type, std::string_view payload, uint64_t now_micros) {
   std::unique_lock<std::mutex> lock(mu_);
   if (buffer_.size() >= options_.max_buffered_bytes) {
     // Backpressure: the disk is slower than the appenders.
@@ -156,7 +157,7 @@ Result<Appended> WalWriter::append_nowait(RecordType type, std::string_view payl
     });
   }
   Appended a;
-  SP_RETURN_IF_ERROR(frame_locked(type, payload, &a));
+  SP_RETURN_IF_ERROR(frame_locked(type, payload, now_micros, &a));
   return a;
 }
 
@@ -200,6 +201,19 @@ void WalWriter::set_durable_locked(Lsn lsn) {
 void WalWriter::wake_waiters() {
   wake_epoch_.fetch_add(1, std::memory_order_acq_rel);
   wake_epoch_.notify_all();
+}
+
+Status WalWriter::request_sync(Lsn lsn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closing_) return Status::InvalidArgument("WAL is closed");
+  if (!fatal_.ok()) return fatal_;
+  if (no_space_) return Status::NoSpace("WAL rejects appends while the disk is full (" + no_space_cause_.message() + ")");
+  lsn = std::min(lsn, last_lsn_);
+  if (lsn > durable_lsn_ && lsn > sync_requested_lsn_) {
+    sync_requested_lsn_ = lsn;
+    if (writer_state_ != WriterState::kBusy) work_cv_.notify_one();
+  }
+  return Status::OK();
 }
 
 Status WalWriter::sync() {

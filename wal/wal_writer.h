@@ -86,10 +86,15 @@ class WalWriter {
   Result<Appended> append(RecordType type, std::string_view payload, Durability durability);
   // Appends without waiting, whatever the durability: for callers that assign LSNs under their own lock
   // and wait outside it (the engine's commit sequencer). Follow with wait_durable() for a sync commit.
-  Result<Appended> append_nowait(RecordType type, std::string_view payload);
+  // `now_micros`, when not 0, is the time the caller just read from the writer's clock: the record's commit
+  // time is then max(now_micros, the previous record's) without reading the clock again.
+  Result<Appended> append_nowait(RecordType type, std::string_view payload, uint64_t now_micros = 0);
   // Returns once every record up to `lsn` is durable, or the log failed. With `request_sync` the writer
   // fdatasyncs now (group commit); without, the caller waits for the periodic sync (the materializer does).
   Status wait_durable(Lsn lsn, bool request_sync = true);
+  // Asks the writer thread to make every record up to `lsn` durable now (group commit), without waiting.
+  // Returns the status an append would get now: OK, or why the log takes none (failed, full disk, closed).
+  Status request_sync(Lsn lsn);
   // Makes everything appended so far durable.
   Status sync();
 
@@ -117,7 +122,8 @@ class WalWriter {
   Status start_segment(Lsn first_lsn);  // writer thread or open only
   Status seal_and_rotate(Lsn next_lsn);
   void writer_loop();
-  Status frame_locked(RecordType type, std::string_view payload, Appended* out);  // REQUIRES: mu_ held
+  Status frame_locked(RecordType type, std::string_view payload, uint64_t now_micros,
+                      Appended* out);  // REQUIRES: mu_ held
   void set_fatal_locked(const Status& cause);                                     // REQUIRES: mu_ held
 
   FileSystem* const fs_;

@@ -324,6 +324,32 @@ TEST(WalWriter, FailedFsyncIsFatalForEveryLaterAppend) {
   EXPECT_EQ(log.back().second, "restarted");
 }
 
+// request_sync: a relaxed record becomes durable without a wait for sync_interval (the engine's commits held
+// by materializer backpressure rely on it), and the status says when the log takes no more.
+TEST(WalWriter, RequestSyncMakesRecordsDurableWithoutWaiting) {
+  auto mem = NewMemFileSystem();
+  FaultInjectionFileSystem fs(mem.get());
+  WriterOptions opts;
+  opts.sync_interval = std::chrono::hours(1);
+  auto w = WalWriter::Open(&fs, "wal", opts);
+  ASSERT_TRUE(w.ok());
+  auto a = (*w)->append(RecordType::kTransaction, "relaxed", Durability::kRelaxed);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*w)->request_sync(a->lsn + 100).ok());  // beyond the last LSN: up to the last
+  // Would wait an hour without the request.
+  ASSERT_TRUE((*w)->wait_durable(a->lsn, /*request_sync=*/false).ok());
+  EXPECT_GE((*w)->durable_lsn(), a->lsn);
+
+  fs.fail_next(FaultOp::kSync, FaultError::kEIO);
+  auto b = (*w)->append(RecordType::kTransaction, "doomed", Durability::kRelaxed);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*w)->request_sync(b->lsn).ok());
+  EXPECT_TRUE((*w)->wait_durable(b->lsn, /*request_sync=*/false).IsFatal());
+  EXPECT_TRUE((*w)->request_sync(b->lsn).IsFatal());
+  EXPECT_FALSE((*w)->close().ok());
+  EXPECT_FALSE((*w)->request_sync(b->lsn).ok());
+}
+
 TEST(WalWriter, FailedWriteIsFatal) {
   auto mem = NewMemFileSystem();
   FaultInjectionFileSystem fs(mem.get());

@@ -124,6 +124,31 @@ struct CommitInfo {
   uint64_t commit_micros = 0;
 };
 
+// A snapshot file that was written (docs/pitr.md).
+struct SnapshotInfo {
+  std::string path;              // the file in the snapshot directory
+  uint64_t lsn = 0;              // every commit with LSN <= this is in it, none after
+  uint32_t timeline = 0;
+  uint64_t created_micros = 0;   // engine clock when the save started
+  uint64_t finished_micros = 0;  // engine clock when it was durable
+  uint64_t rows = 0;
+  uint64_t data_bytes = 0;       // keys + stored values, uncompressed
+  uint64_t file_bytes = 0;
+  double seconds = 0;            // wall time the save took
+};
+
+// A background save started by Engine::snapshot(). Thread-safe; may outlive the engine.
+class SnapshotHandle {
+ public:
+  virtual ~SnapshotHandle() = default;
+  // Known at once: the file will hold exactly the commits with LSN <= lsn() of timeline().
+  virtual uint64_t lsn() const = 0;
+  virtual uint32_t timeline() const = 0;
+  virtual bool done() const = 0;
+  // Blocks until the save ended: the file's description, or why it failed.
+  virtual Result<SnapshotInfo> wait() = 0;
+};
+
 class Engine {
  public:
   // Opens (creating if needed) the engine in options.data_dir and recovers it (docs/recovery.md).
@@ -184,6 +209,16 @@ class Engine {
   virtual Result<uint64_t> create_restore_point(std::string_view name) = 0;
   // Waits until the materializer has applied every durable record (tests, tools).
   virtual Status wait_materialized() = 0;
+
+  // --- snapshots (Redis RDB semantics; docs/pitr.md) ---
+  // BGSAVE: starts writing a snapshot of every persistent keyspace at the current applied LSN on a background
+  // thread and returns at once. Commits are not blocked. Busy while another save runs (not queued).
+  virtual Result<std::shared_ptr<SnapshotHandle>> snapshot() = 0;
+  // SAVE: the same, on the calling thread. Busy while another save runs.
+  virtual Result<SnapshotInfo> save() = 0;
+  // LASTSAVE: the last successful save since open; before the first, lsn 0, an empty path and
+  // finished_micros = the time the engine opened.
+  virtual SnapshotInfo last_save() = 0;
 
   // The clock of commit timestamps and TTLs (Options::clock): layers above read time from it too.
   virtual Clock* clock() const = 0;

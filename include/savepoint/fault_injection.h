@@ -71,6 +71,7 @@ class FaultInjectionFileSystem : public FileSystem {
   Result<std::unique_ptr<WritableFile>> new_writable_file(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> reopen_writable_file(const std::string& path) override;
   Status read_file(const std::string& path, std::string* contents) override;
+  Result<std::unique_ptr<RandomAccessFile>> new_random_access_file(const std::string& path) override;
   Result<uint64_t> file_size(const std::string& path) override;
   bool file_exists(const std::string& path) override;
   Result<std::vector<std::string>> list_dir(const std::string& dir) override;

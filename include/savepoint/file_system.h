@@ -36,6 +36,20 @@ class WritableFile {
   virtual Status close() = 0;
   // Bytes in the file, including appended but unsynced bytes.
   virtual uint64_t size() const = 0;
+  // A hint: start writing the appended bytes to the device now, without waiting (sync_file_range), so that a
+  // later sync() of a large file has little left to do. Promises no durability. Default: nothing.
+  virtual void start_writeback() {}
+};
+
+// A file open for reading at any offset (snapshots, which can be far larger than memory). Thread-safe: reads
+// do not move a shared position.
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  // Reads up to `n` bytes at `offset` into *out (replacing its contents); fewer only at the end of the file.
+  virtual Status read(uint64_t offset, size_t n, std::string* out) const = 0;
+  // The file's size when it was opened.
+  virtual uint64_t size() const = 0;
 };
 
 // An exclusive lock on a path, held until destroyed.
@@ -58,6 +72,9 @@ class FileSystem {
 
   // Reads the whole file. NotFound if absent.
   virtual Status read_file(const std::string& path, std::string* contents) = 0;
+  // Opens `path` for reads at any offset. NotFound if absent. The default reads the whole file into memory
+  // once (read_file); implementations that can read in place override it.
+  virtual Result<std::unique_ptr<RandomAccessFile>> new_random_access_file(const std::string& path);
   virtual Result<uint64_t> file_size(const std::string& path) = 0;
   virtual bool file_exists(const std::string& path) = 0;
   // Names (not paths) of the entries of `dir`, sorted, without "." and "..". NotFound if absent.

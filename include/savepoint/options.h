@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -52,6 +53,13 @@ struct KeyspaceOptions {
   uint64_t cache_bytes = 64ull << 20;
 };
 
+// A Redis `save <seconds> <changes>` line: a background save starts when at least `seconds` passed since the
+// last successful save and at least `changes` changes were made since (docs/pitr.md, Save points).
+struct SavePoint {
+  std::chrono::seconds after{0};
+  uint64_t changes = 1;
+};
+
 struct Options {
   // Directory of the engine: LOCK, wal/, db/ (docs/recovery.md). Required.
   std::string data_dir;
@@ -78,6 +86,36 @@ struct Options {
   uint64_t cached_memory_budget = 1ull << 30;
   // How often the TTL sweeper looks for expired keys. Default: 100 ms.
   std::chrono::milliseconds ttl_sweep_interval = std::chrono::milliseconds(100);
+  // Backpressure on the materializer (which writes committed records to RocksDB behind the commits): while
+  // the records committed but not yet materialised take this many bytes or more (their logged payloads plus
+  // 13 bytes each), Engine::commit waits before it commits, asking the WAL to sync so the materializer can
+  // proceed. Bounds the queue's memory, and how much recovery replays after a crash, when commits outrun
+  // RocksDB. A soft bound: commits already past the check still go in. A commit that is waiting returns the
+  // error when the log or the materializer fails, and returns when the engine closes. 0 = no bound.
+  // Default: 64 MiB.
+  uint64_t max_materializer_lag_bytes = 64ull << 20;
+
+  // --- snapshots (docs/pitr.md) ---
+  // Where snapshot files are written. Default: <data_dir>/snapshots.
+  std::string snapshot_dir;
+  // Automatic background saves, as Redis's `save 900 1 300 10 60 10000` would be
+  // {{900s, 1}, {300s, 10}, {60s, 10000}}. Checked on the engine clock. Default: none.
+  std::vector<SavePoint> save_points;
+  // After a failed background save, save points wait this long before trying again. Default: 5 s.
+  std::chrono::seconds save_retry_delay = std::chrono::seconds(5);
+  // Refuse commits (IOError) after a background save failed, until a save succeeds (Redis's
+  // stop-writes-on-bgsave-error). Default: false.
+  bool stop_writes_on_bgsave_error = false;
+  // Retention in snapshot_dir after each successful save: the newest `keep_last` (0 = keep all), plus the
+  // newest of each of the last `keep_hourly` hours and `keep_daily` days. Defaults: 3, 0, 0.
+  uint32_t snapshot_keep_last = 3;
+  uint32_t snapshot_keep_hourly = 0;
+  uint32_t snapshot_keep_daily = 0;
+  // With archive_dir set, copy every snapshot into <archive_dir>/snapshots (point-in-time recovery starts
+  // from those). Default: true.
+  bool archive_snapshots = true;
+  // Uncompressed bytes per snapshot block (docs/snapshot_format.md). Default: 64 KiB.
+  uint32_t snapshot_block_size = 64u << 10;
 
   // RocksDB knobs that matter for this workload (the materialised store is written in batches and read on
   // cache misses and at open). Defaults: 64 MiB block cache, 64 MiB write buffer, 2 background jobs.

@@ -39,10 +39,23 @@ struct Stats {
   uint64_t wal_records = 0, wal_bytes = 0, wal_syncs = 0;
   uint64_t last_lsn = 0, durable_lsn = 0, applied_lsn = 0;
   uint64_t materializer_lag_records = 0;  // last_lsn - applied_lsn
+  uint64_t materializer_lag_bytes = 0;    // what Options::max_materializer_lag_bytes bounds
+  uint64_t commit_backpressure_waits = 0;  // commits that waited for the materializer
   uint64_t checkpoints = 0;
   uint64_t last_checkpoint_micros = 0;  // engine clock time of the last checkpoint
   double last_checkpoint_ms = 0;        // how long it took
   uint64_t memory_bytes = 0;            // sum over keyspaces
+  // Snapshots (docs/pitr.md).
+  uint64_t snapshots_ok = 0, snapshots_failed = 0;
+  bool snapshot_in_progress = false;
+  uint64_t changes_since_save = 0;       // changes since the last successful save (save points count these)
+  uint64_t last_snapshot_lsn = 0;        // of the last successful save
+  uint64_t last_snapshot_micros = 0;     // engine clock time it finished (the open time before any)
+  double last_snapshot_seconds = 0;      // how long it took
+  uint64_t last_snapshot_bytes = 0;      // its file size
+  std::string last_snapshot_error;       // of the last failed save since the last success; empty if none
+  bool writes_refused = false;           // stop_writes_on_bgsave_error is in force
+  uint64_t archived_segments = 0;        // WAL segments archived since open
 };
 
 }  // namespace savepoint

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,5 +89,37 @@ struct CheckArgs {
   bool json = false;
 };
 int RunCheck(const CheckArgs& a);
+
+struct SnapshotCreateArgs {
+  std::string dir, out;
+  bool json = false;
+};
+int RunSnapshotCreate(const SnapshotCreateArgs& a);
+
+struct SnapshotFileArgs {
+  std::string file;
+  bool json = false;
+};
+int RunSnapshotVerify(const SnapshotFileArgs& a);
+int RunSnapshotInspect(const SnapshotFileArgs& a);
+
+struct SnapshotRestoreArgs {
+  std::string file, to;
+  bool json = false;
+};
+int RunSnapshotRestore(const SnapshotRestoreArgs& a);
+
+struct RecoverArgs {
+  std::string archive, to;
+  std::optional<std::string> time;
+  std::optional<uint64_t> lsn;
+  std::optional<std::string> name;
+  bool latest = false;
+  bool exclusive = false;
+  uint32_t timeline = 0;
+  bool dry_run = false;
+  bool json = false;
+};
+int RunRecover(const RecoverArgs& a);
 
 }  // namespace savepoint::tools

@@ -88,8 +88,9 @@ int Main(int argc, char** argv) {
   CLI::App app{
       "savepoint: inspect, verify, export and repair savepoint data directories.\n\n"
       "A data directory holds LOCK, wal/ (the write-ahead log) and db/ (RocksDB, the materialised state).\n"
-      "Reading commands (info, get, scan, export, wal dump, wal verify) never write to it; restore-point,\n"
-      "import and check open the engine and need the directory not to be open elsewhere.\n"
+      "Reading commands (info, get, scan, export, wal dump, wal verify, snapshot create|verify|inspect) never\n"
+      "write to it; restore-point, import and check open the engine and need the directory not to be open\n"
+      "elsewhere; snapshot restore and recover write only into a new or empty directory.\n"
       "Every command takes --json for output meant for scripts.",
       "savepoint"};
   auto formatter = std::make_shared<Formatter>();
@@ -316,6 +317,115 @@ int Main(int argc, char** argv) {
   c_salvage->add_flag("--json", salvage.json, "One JSON object");
   c_salvage->footer(Footer("  savepoint wal salvage /srv/game/data --out /srv/game/salvaged"));
 
+  // snapshot
+  auto* c_snap = app.add_subcommand("snapshot", "Snapshot files: create, verify, inspect, restore");
+  c_snap->require_subcommand(1);
+  Describe(c_snap,
+           "A snapshot is one self-contained, checksummed, LZ4-compressed file holding every persistent "
+           "keyspace of\n"
+           "a directory at one LSN of one timeline (docs/snapshot_format.md). The engine writes them with "
+           "Engine::save\n"
+           "and Engine::snapshot (and save points); these commands make, check and load them offline.");
+  c_snap->footer(Footer("  savepoint snapshot create /srv/game/data --out /backup/game.snap\n"
+                        "  savepoint snapshot verify /backup/game.snap\n"
+                        "  savepoint snapshot restore /backup/game.snap --to /srv/game/data-restored"));
+
+  SnapshotCreateArgs snap_create;
+  auto* c_snap_create =
+      c_snap->add_subcommand("create", "Write a snapshot of a data directory to a file (reads DIR only)");
+  Describe(c_snap_create,
+           "Writes every durable and coalesced keyspace of DIR, with the keyspace catalog, to FILE (written as\n"
+           "FILE.tmp, fsynced, renamed: FILE is complete or absent). The state is what the reading commands "
+           "show:\n"
+           "RocksDB plus the WAL tail, i.e. every durable commit, at the last LSN in the WAL. Volatile "
+           "keyspaces\n"
+           "are in the catalog without rows. DIR is only read (no lock taken: it works on a directory a server "
+           "has\n"
+           "open); FILE must not exist.");
+  c_snap_create->add_option("DIR", snap_create.dir, "The data directory")->required();
+  c_snap_create->add_option("--out", snap_create.out, "The snapshot file to write (must not exist)")->required();
+  c_snap_create->add_flag("--json", snap_create.json, "One JSON object");
+  c_snap_create->footer(Footer("  savepoint snapshot create /srv/game/data --out /backup/game-2024-05-01.snap"));
+
+  SnapshotFileArgs snap_verify;
+  auto* c_snap_verify =
+      c_snap->add_subcommand("verify", "Read every byte of a snapshot and check every checksum (read-only)");
+  Describe(c_snap_verify,
+           "Checks the header, the index and the trailer, then every block (checksum, LZ4, rows, key order, "
+           "the\n"
+           "rows' encoding) and the whole-file checksum. Exit 0 when the file is sound, 3 with the file and "
+           "offset\n"
+           "of the first damage, 1 for a snapshot of a newer format, 2 when FILE does not exist.");
+  c_snap_verify->add_option("FILE", snap_verify.file, "The snapshot file")->required();
+  c_snap_verify->add_flag("--json", snap_verify.json, "One JSON object (result, error, header, keyspaces)");
+  c_snap_verify->footer(Footer("  savepoint snapshot verify /backup/game.snap"));
+
+  SnapshotFileArgs snap_inspect;
+  auto* c_snap_inspect =
+      c_snap->add_subcommand("inspect", "Header, catalog and sections of a snapshot (read-only)");
+  Describe(c_snap_inspect,
+           "Prints the snapshot's timeline, LSN and creation time, and per keyspace its kind, class, rows, "
+           "blocks,\n"
+           "logical and stored size. Reads the header, index and trailer only; `snapshot verify` reads "
+           "everything.");
+  c_snap_inspect->add_option("FILE", snap_inspect.file, "The snapshot file")->required();
+  c_snap_inspect->add_flag("--json", snap_inspect.json, "One JSON object");
+  c_snap_inspect->footer(Footer("  savepoint snapshot inspect /backup/game.snap --json | jq .keyspaces"));
+
+  SnapshotRestoreArgs snap_restore;
+  auto* c_snap_restore =
+      c_snap->add_subcommand("restore", "Build a data directory from a snapshot (writes DIR, which must be empty)");
+  Describe(c_snap_restore,
+           "Loads FILE into the new or empty directory DIR: one SST file per keyspace built from the rows and\n"
+           "ingested into RocksDB, the catalog and LSN in the meta rows, an empty WAL on the snapshot's "
+           "timeline.\n"
+           "The snapshot is fully checked first: a damaged file is refused (exit 3, with the offset) and DIR is "
+           "left\n"
+           "as it was. A non-empty DIR is refused (exit 1). The result opens with Engine::open at the "
+           "snapshot's LSN.");
+  c_snap_restore->add_option("FILE", snap_restore.file, "The snapshot file")->required();
+  c_snap_restore->add_option("--to", snap_restore.to, "The directory to create (missing or empty)")->required();
+  c_snap_restore->add_flag("--json", snap_restore.json, "One JSON object");
+  c_snap_restore->footer(Footer("  savepoint snapshot restore /backup/game.snap --to /srv/game/data-restored"));
+
+  // recover
+  RecoverArgs rec;
+  std::string rec_time, rec_name;
+  uint64_t rec_lsn = 0;
+  auto* c_recover = app.add_subcommand(
+      "recover", "Point-in-time recovery from a WAL archive into a new directory (writes DIR and the archive)");
+  Describe(c_recover,
+           "Recovers the state at a target from ARCHIVE (an engine's Options::archive_dir) into the new or empty\n"
+           "directory DIR, with PostgreSQL semantics (docs/pitr.md): the newest archived snapshot at or below "
+           "the\n"
+           "target on the target timeline's path, the archived WAL replayed from it up to the target, and a "
+           "new\n"
+           "timeline started with a history file (written into DIR/wal and ARCHIVE/wal). Exactly one target:\n"
+           "  --time T     the last commit at or before T (with --exclusive: before T); T is ISO 8601 or "
+           "microseconds\n"
+           "  --lsn L      LSN L (with --exclusive: L - 1)\n"
+           "  --name N     the first restore point named N (with --exclusive: the record before it)\n"
+           "  --latest     everything archived\n"
+           "--timeline picks the timeline whose history is followed (default: the newest in the archive).\n"
+           "--dry-run prints the plan (snapshot, segments, end LSN, new timeline) and writes nothing.\n"
+           "Refused: two targets or none, a non-empty DIR (exit 1); an unreachable target, a target before "
+           "the\n"
+           "oldest usable snapshot (exit 2); a gap in the archived WAL, damaged files (exit 3).");
+  c_recover->add_option("--archive", rec.archive, "The WAL archive")->required();
+  c_recover->add_option("--to", rec.to, "The directory to recover into (missing or empty)");
+  auto* o_time = c_recover->add_option("--time", rec_time, "Target commit time (ISO 8601 or microseconds)");
+  auto* o_lsn = c_recover->add_option("--lsn", rec_lsn, "Target LSN")->check(Unsigned());
+  auto* o_name = c_recover->add_option("--name", rec_name, "Target restore point name");
+  c_recover->add_flag("--latest", rec.latest, "Target: everything archived");
+  c_recover->add_flag("--exclusive", rec.exclusive, "Stop just before the target instead of just after it");
+  c_recover->add_option("--timeline", rec.timeline, "Timeline to follow (default: the newest)")->check(Unsigned());
+  c_recover->add_flag("--dry-run", rec.dry_run, "Print the plan, write nothing");
+  c_recover->add_flag("--json", rec.json, "The plan as one JSON object");
+  c_recover->footer(Footer(
+      "  savepoint recover --archive /backup/game --to /srv/game/data-0142 --time 2024-05-01T14:32:00Z --exclusive\n"
+      "  savepoint recover --archive /backup/game --to /srv/game/data-rp --name before-patch-1.4\n"
+      "  savepoint recover --archive /backup/game --latest --dry-run"));
+
   // restore-point
   RestorePointArgs rp;
   auto* c_rp = app.add_subcommand("restore-point", "Log a named restore point (writes: opens the engine)");
@@ -376,6 +486,16 @@ int Main(int argc, char** argv) {
   if (c_verify->parsed()) return RunWalVerify(verify);
   if (c_salvage->parsed()) return RunWalSalvage(salvage);
   if (c_rp->parsed()) return RunRestorePoint(rp);
+  if (c_snap_create->parsed()) return RunSnapshotCreate(snap_create);
+  if (c_snap_verify->parsed()) return RunSnapshotVerify(snap_verify);
+  if (c_snap_inspect->parsed()) return RunSnapshotInspect(snap_inspect);
+  if (c_snap_restore->parsed()) return RunSnapshotRestore(snap_restore);
+  if (c_recover->parsed()) {
+    if (o_time->count() > 0) rec.time = rec_time;
+    if (o_lsn->count() > 0) rec.lsn = rec_lsn;
+    if (o_name->count() > 0) rec.name = rec_name;
+    return RunRecover(rec);
+  }
   if (c_check->parsed()) return RunCheck(check);
   std::cerr << app.help();
   return kExitUsage;
