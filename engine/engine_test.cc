@@ -161,6 +161,18 @@ TEST_F(EngineTest, AtomicHelpers) {
   EXPECT_EQ(*doc, R"({"a":1,"b":{"d":3},"e":[1]})");
   EXPECT_TRUE(e->merge_patch(ks, "doc", "{not json").status().IsInvalidArgument());
   EXPECT_TRUE(e->merge_patch(ks, "s", "{}").status().IsInvalidArgument());
+
+  // Nesting is bounded before nlohmann recurses: 200,000 levels would overflow the stack. A refused patch
+  // changes nothing; 512 levels are fine.
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  EXPECT_TRUE(e->merge_patch(ks, "doc", "{\"x\":" + deep + "}").status().IsInvalidArgument());
+  EXPECT_EQ(Get(e.get(), ks, "doc"), R"({"a":1,"b":{"d":3},"e":[1]})");
+  Transaction put_deep;
+  put_deep.put(ks, "deep", deep);
+  ASSERT_TRUE(e->commit(put_deep).ok());
+  EXPECT_TRUE(e->merge_patch(ks, "deep", "{}").status().IsInvalidArgument());
+  const std::string max = std::string(511, '[') + std::string(511, ']');
+  EXPECT_TRUE(e->merge_patch(ks, "doc", "{\"x\":" + max + "}").ok());
 }
 
 // Optimistic concurrency: threads read a version, then commit only if it is unchanged (WATCH). Retries

@@ -7,6 +7,7 @@
 
 #include "engine/engine_impl.h"
 #include "savepoint/crash_point.h"
+#include "util/json_depth.h"
 #include "util/coding.h"
 
 namespace savepoint {
@@ -466,6 +467,10 @@ Result<bool> EngineImpl::compare_and_set(Keyspace* ks, std::string_view key, std
 
 Result<std::string> EngineImpl::merge_patch(Keyspace* ks, std::string_view key, std::string_view patch_json,
                                             Durability durability) {
+  if (JsonNestingDepth(patch_json) > kMaxJsonDepth) {
+    return Status::InvalidArgument("merge patch is nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                   " levels");
+  }
   nlohmann::json patch;
   try {
     patch = nlohmann::json::parse(patch_json);
@@ -477,6 +482,10 @@ Result<std::string> EngineImpl::merge_patch(Keyspace* ks, std::string_view key, 
   txn.update(ks, key, [&](const Entry* cur, uint64_t) -> Result<Mutation> {
     nlohmann::json doc;  // null when absent
     if (cur != nullptr) {
+      if (JsonNestingDepth(cur->value->bytes) > kMaxJsonDepth) {
+        return Status::InvalidArgument("stored value is nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                       " levels");
+      }
       try {
         doc = nlohmann::json::parse(cur->value->bytes);
       } catch (const nlohmann::json::exception& e) {

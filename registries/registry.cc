@@ -1,6 +1,7 @@
 #include "savepoint/registry.h"
 
 #include "util/coding.h"
+#include "util/json_depth.h"
 
 namespace savepoint {
 
@@ -11,6 +12,9 @@ constexpr size_t kBuildBatch = 512;
 }  // namespace
 
 namespace registry_internal {
+
+// The public constant (registry.h cannot include util/) is the engine's JSON depth limit.
+static_assert(kMaxDocumentDepth == kMaxJsonDepth);
 
 namespace {
 

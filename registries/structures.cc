@@ -7,7 +7,7 @@
 
 #include "registries/structures_internal.h"
 #include "savepoint/key_codec.h"
-#include "savepoint/registry.h"
+#include "util/json_depth.h"
 
 namespace savepoint {
 
@@ -762,35 +762,12 @@ Result<bool> StructuresImpl::compare_and_set(std::string_view key, std::string_v
   return true;
 }
 
-size_t JsonNestingDepth(std::string_view text) {
-  size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 Result<std::string> StructuresImpl::merge_patch(std::string_view key, std::string_view patch_json, Durability d) {
   // nlohmann's merge_patch and dump recurse once per nesting level: a patch of "[[[[..." from a client must
   // not choose how deep (a stack overflow at ~100 KB of brackets).
-  if (JsonNestingDepth(patch_json) > registry_internal::kMaxDocumentDepth) {
+  if (JsonNestingDepth(patch_json) > kMaxJsonDepth) {
     return Status::InvalidArgument("merge patch is nested deeper than " +
-                                   std::to_string(registry_internal::kMaxDocumentDepth) + " levels");
+                                   std::to_string(kMaxJsonDepth) + " levels");
   }
   nlohmann::json patch = nlohmann::json::parse(patch_json, nullptr, /*allow_exceptions=*/false);
   if (patch.is_discarded()) return Status::InvalidArgument("merge patch is not JSON");
@@ -801,9 +778,9 @@ Result<std::string> StructuresImpl::merge_patch(std::string_view key, std::strin
   SP_ASSIGN_OR_RETURN(Object * obj, find_for_write(s, key, StructureType::kString, now(), &batch, &expired));
   nlohmann::json doc;  // null when absent
   if (obj != nullptr) {
-    if (JsonNestingDepth(obj->str) > registry_internal::kMaxDocumentDepth) {
+    if (JsonNestingDepth(obj->str) > kMaxJsonDepth) {
       return Status::InvalidArgument("value of '" + std::string(key) + "' is nested deeper than " +
-                                     std::to_string(registry_internal::kMaxDocumentDepth) + " levels");
+                                     std::to_string(kMaxJsonDepth) + " levels");
     }
     doc = nlohmann::json::parse(obj->str, nullptr, false);
     if (doc.is_discarded()) return Status::InvalidArgument("value of '" + std::string(key) + "' is not JSON");

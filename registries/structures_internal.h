@@ -353,7 +353,4 @@ class StructuresImpl final : public Structures {
 // Redis's strict decimal int64 parse (no spaces, no '+', no leading zeros).
 bool ParseInt64Strict(std::string_view s, int64_t* out);
 
-// The deepest nesting of arrays and objects in JSON text (brackets outside strings; exact for valid JSON).
-size_t JsonNestingDepth(std::string_view text);
-
 }  // namespace savepoint::structures

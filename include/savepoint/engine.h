@@ -187,7 +187,8 @@ class Engine {
   virtual Result<bool> compare_and_set(Keyspace* ks, std::string_view key, std::string_view expected,
                                        ValuePtr value, Durability durability = Durability::kDefault) = 0;
   // Applies an RFC 7386 JSON merge patch to the JSON document stored at `key` (absent = null). Returns the
-  // new document. InvalidArgument when the patch or the stored value is not JSON.
+  // new document. InvalidArgument when the patch or the stored value is not JSON, or is nested deeper than
+  // 512 levels of arrays and objects (the JSON code recurses per level).
   virtual Result<std::string> merge_patch(Keyspace* ks, std::string_view key, std::string_view patch_json,
                                           Durability durability = Durability::kDefault) = 0;
 

@@ -208,7 +208,7 @@ class Structures {
                                        Durability d = Durability::kDefault) = 0;
   // RFC 7386 merge patch of the JSON document at `key` (absent = null); keeps the TTL. Returns the result.
   // InvalidArgument when the patch or the stored value is not JSON, or is nested deeper than 512 levels
-  // (registry_internal::kMaxDocumentDepth: the JSON code recurses per level).
+  // (the JSON code recurses per level).
   virtual Result<std::string> merge_patch(std::string_view key, std::string_view patch_json,
                                           Durability d = Durability::kDefault) = 0;
 
