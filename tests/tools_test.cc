@@ -238,6 +238,52 @@ TEST_F(ToolsTest, InfoListsKeyspacesLsnsAndSegments) {
   EXPECT_NE(r.out.find("lock         free"), std::string::npos) << r.out;
 }
 
+// The last save and the archive's copies, from the snapshot files' headers; a damaged one is a problem.
+TEST_F(ToolsTest, InfoShowsSnapshotsOfTheDirectoryAndTheArchive) {
+  uint64_t first_lsn = 0, last_lsn = 0;
+  {
+    auto e = Build(/*with_archive=*/true);
+    auto first = e->save();
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    auto counters = *e->find_keyspace("counters");
+    ASSERT_TRUE(e->increment(counters, "visits", 1).ok());
+    ASSERT_TRUE(e->wait_materialized().ok());
+    auto last = e->save();
+    ASSERT_TRUE(last.ok()) << last.status().ToString();
+    first_lsn = first->lsn;
+    last_lsn = last->lsn;
+    ASSERT_LT(first_lsn, last_lsn);
+    ASSERT_TRUE(e->close().ok());
+  }
+  RunResult r = Tool({"info", data(), "--archive", archive(), "--json"});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  json j = json::parse(r.out);
+  ASSERT_EQ(j["snapshots"]["files"].size(), 2u) << r.out;
+  EXPECT_EQ(j["snapshots"]["files"][0]["lsn"], first_lsn);
+  EXPECT_EQ(j["snapshots"]["last"]["lsn"], last_lsn);
+  EXPECT_EQ(j["snapshots"]["last"]["timeline"], 1);
+  EXPECT_GT(j["snapshots"]["last"]["bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["archive"]["snapshots"]["last"]["lsn"], last_lsn) << "saves are copied into the archive";
+  EXPECT_TRUE(j["problems"].empty()) << r.out;
+
+  r = Tool({"info", data()});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_NE(r.out.find("2 snapshots, last "), std::string::npos) << r.out;
+
+  // A file under a snapshot name that is not one is reported, not skipped silently.
+  const std::string bogus = data() + "/snapshots/00000001-00000000000003e7.snap";
+  WriteAll(bogus, "not a snapshot");
+  r = Tool({"info", data(), "--json"});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  j = json::parse(r.out);
+  EXPECT_EQ(j["snapshots"]["files"].size(), 2u);
+  ASSERT_EQ(j["problems"].size(), 1u) << r.out;
+  EXPECT_NE(j["problems"][0].get<std::string>().find("00000001-00000000000003e7.snap"), std::string::npos);
+
+  r = Tool({"info", data(), "--snapshots", dir_.path() + "/nowhere"});
+  EXPECT_EQ(r.code, 2) << Show(r);
+}
+
 // ------------------------------------------------------------------------------------------- get and scan
 
 TEST_F(ToolsTest, GetRendersRegistryIndexJsonStringAndBinaryValues) {

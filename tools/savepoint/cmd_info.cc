@@ -1,7 +1,11 @@
-// savepoint info: what a data directory holds, read-only (keyspaces, LSNs, timeline, WAL segments, archive).
+// savepoint info: what a data directory holds, read-only (keyspaces, LSNs, timeline, WAL segments, snapshots,
+// archive).
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
+#include "snapshot/format.h"
+#include "snapshot/snapshot_reader.h"
 #include "tools/savepoint/commands.h"
 #include "tools/savepoint/common.h"
 #include "tools/savepoint/offline_view.h"
@@ -24,6 +28,65 @@ struct KeyspaceStat {
   const KeyspaceView* ks = nullptr;
   uint64_t rows = 0, expired = 0, bytes = 0;
 };
+
+struct SnapshotStat {
+  std::string name;
+  snapshot::Header header;
+  uint64_t size = 0;
+};
+
+// The snapshot files of `dir` (temp files are not), oldest first, read as far as their headers. A file whose
+// header does not read is a problem, named with the reason; an absent directory has none.
+Status ListSnapshotFiles(FileSystem* fs, const std::string& dir, std::vector<SnapshotStat>* out,
+                         std::vector<std::string>* problems) {
+  if (!fs->file_exists(dir)) return Status::OK();
+  auto names = fs->list_dir(dir);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    if (!snapshot::ParseSnapshotFileName(name).has_value()) continue;
+    SnapshotStat st;
+    st.name = name;
+    const std::string path = JoinPath(dir, name);
+    Status s = snapshot::ReadSnapshotHeader(fs, path, &st.header);
+    if (!s.ok()) {
+      problems->push_back("snapshot " + path + " does not read: " + s.ToString());
+      continue;
+    }
+    auto size = fs->file_size(path);
+    if (!size.ok()) return size.status();
+    st.size = *size;
+    out->push_back(std::move(st));
+  }
+  std::sort(out->begin(), out->end(), [](const SnapshotStat& x, const SnapshotStat& y) {
+    return x.header.lsn != y.header.lsn ? x.header.lsn < y.header.lsn : x.header.timeline < y.header.timeline;
+  });
+  return Status::OK();
+}
+
+Json SnapshotsJson(const std::string& dir, const std::vector<SnapshotStat>& snaps) {
+  Json j;
+  j["path"] = dir;
+  Json files = Json::array();
+  for (const auto& st : snaps) {
+    files.push_back({{"name", st.name},
+                     {"lsn", st.header.lsn},
+                     {"timeline", st.header.timeline},
+                     {"created", FormatTime(st.header.created_micros)},
+                     {"bytes", st.size}});
+  }
+  j["files"] = std::move(files);
+  j["last"] = snaps.empty() ? Json(nullptr) : j["files"].back();
+  return j;
+}
+
+// "3 snapshots, last LSN 1200 (timeline 1) created 2026-...  4.1 MiB", or "none".
+std::string SnapshotsText(const std::vector<SnapshotStat>& snaps) {
+  if (snaps.empty()) return "none";
+  const SnapshotStat& last = snaps.back();
+  return Plural(snaps.size(), "snapshot") + ", last " + last.name + ": LSN " + std::to_string(last.header.lsn) +
+         " (timeline " + std::to_string(last.header.timeline) + "), created " +
+         FormatTime(last.header.created_micros) + ", " + HumanBytes(last.size);
+}
 
 std::string Pad(std::string s, size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
@@ -205,6 +268,20 @@ int RunInfo(const InfoArgs& a) {
       problems.push_back("the archive misses " + g + ": point-in-time recovery cannot cross it");
   }
 
+  // --- snapshots: the engine's directory, and the archive's copies ---
+  const std::string snapshot_dir = a.snapshots.empty() ? JoinPath(a.dir, "snapshots") : a.snapshots;
+  if (!a.snapshots.empty() && !fs->file_exists(a.snapshots)) {
+    return Fail(Status::NotFound("no such directory: " + a.snapshots));
+  }
+  std::vector<SnapshotStat> snaps, archived_snaps;
+  if (Status s = ListSnapshotFiles(fs, snapshot_dir, &snaps, &problems); !s.ok()) return Fail(s);
+  if (!a.archive.empty()) {
+    const std::string dir = JoinPath(a.archive, "snapshots");
+    if (Status s = ListSnapshotFiles(fs, dir, &archived_snaps, &problems); !s.ok()) return Fail(s);
+    archive_json["snapshots"] = SnapshotsJson(dir, archived_snaps);
+    archive_text += "; " + SnapshotsText(archived_snaps);
+  }
+
   const std::string holder = LockHolder(a.dir);
   if (a.json) {
     Json j;
@@ -254,6 +331,7 @@ int RunInfo(const InfoArgs& a) {
                   {"offset", stop.offset},
                   {"detail", stop.detail}};
     j["wal"] = std::move(wj);
+    j["snapshots"] = SnapshotsJson(snapshot_dir, snaps);
     if (!a.archive.empty()) j["archive"] = archive_json;
     j["problems"] = problems;
     j["notes"] = notes;
@@ -301,7 +379,8 @@ int RunInfo(const InfoArgs& a) {
     std::printf("  %s  %10s  %s%s\n", st.info.name.c_str(), HumanBytes(st.size).c_str(), range.c_str(),
                 i + 1 < segs.size() ? "" : "  (current)");
   }
-  if (!a.archive.empty()) std::printf("\narchive      %s: %s\n", a.archive.c_str(), archive_text.c_str());
+  std::printf("\nsnapshots    %s: %s\n", snapshot_dir.c_str(), SnapshotsText(snaps).c_str());
+  if (!a.archive.empty()) std::printf("archive      %s: %s\n", a.archive.c_str(), archive_text.c_str());
   for (const auto& n : notes) std::printf("\nnote: %s\n", n.c_str());
   if (!problems.empty()) {
     std::printf("\nproblems (%zu)\n", problems.size());

@@ -11,7 +11,8 @@ namespace savepoint::tools {
 
 struct InfoArgs {
   std::string dir;
-  std::string archive;  // optional WAL archive to report on
+  std::string archive;    // optional WAL archive to report on
+  std::string snapshots;  // snapshot directory; empty: <dir>/snapshots (Options::snapshot_dir's default)
   bool json = false;
   bool no_wal = false;
 };

@@ -110,11 +110,15 @@ int Main(int argc, char** argv) {
            "WAL), the\n"
            "timeline, the lock holder, every WAL segment with its size and LSN and time range, and with "
            "--archive\n"
-           "a summary of a WAL archive (segments, LSN and time range, gaps).\n" +
+           "a summary of a WAL archive (segments, LSN and time range, gaps, its snapshots), and the snapshots of "
+           "the\n"
+           "snapshot directory (LSN, timeline, time, size; the newest is the last save).\n" +
                std::string(kReadOnly));
   c_info->add_option("DIR", info.dir, "The data directory")->required();
   c_info->add_option("--archive", info.archive,
                      "A WAL archive directory (Options::archive_dir) to report on");
+  c_info->add_option("--snapshots", info.snapshots,
+                     "The snapshot directory (Options::snapshot_dir), when not DIR/snapshots");
   c_info->add_flag("--json", info.json, "One JSON object");
   c_info->add_flag("--no-wal", info.no_wal, "Count rows in RocksDB alone, without the WAL tail");
   c_info->footer(Footer(
