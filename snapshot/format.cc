@@ -10,26 +10,6 @@
 
 namespace savepoint::snapshot {
 
-namespace {
-
-bool ParseHex(std::string_view s, uint64_t* v) {
-  *v = 0;
-  for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else {
-      return false;
-    }
-    *v = (*v << 4) | static_cast<uint64_t>(d);
-  }
-  return true;
-}
-
-}  // namespace
-
 std::string SnapshotFileName(uint32_t timeline, uint64_t lsn) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%08x-%016llx.snap", timeline, static_cast<unsigned long long>(lsn));
@@ -41,7 +21,7 @@ std::optional<NameParts> ParseSnapshotFileName(std::string_view name) {
     return std::nullopt;
   }
   uint64_t timeline, lsn;
-  if (!ParseHex(name.substr(0, 8), &timeline) || !ParseHex(name.substr(9, 16), &lsn)) return std::nullopt;
+  if (!ParseLowerHex(name.substr(0, 8), &timeline) || !ParseLowerHex(name.substr(9, 16), &lsn)) return std::nullopt;
   if (timeline == 0) return std::nullopt;
   return NameParts{static_cast<uint32_t>(timeline), lsn};
 }

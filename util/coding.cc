@@ -80,6 +80,22 @@ void PutLengthPrefixed(std::string* dst, std::string_view value) {
   dst->append(value.data(), value.size());
 }
 
+bool ParseLowerHex(std::string_view s, uint64_t* value) {
+  *value = 0;
+  for (const char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else {
+      return false;
+    }
+    *value = (*value << 4) | static_cast<uint64_t>(d);
+  }
+  return true;
+}
+
 size_t VarintLength(uint64_t value) {
   size_t len = 1;
   while (value >= 0x80) {

@@ -43,6 +43,10 @@ void PutVarint64(std::string* dst, uint64_t value);
 // varint64(value.size()) then the bytes of value.
 void PutLengthPrefixed(std::string* dst, std::string_view value);
 
+// Parses lowercase hex digits (file names: "00000001-00000000000f4240.wal"). False on any other character;
+// the caller bounds the length (16 digits fit).
+bool ParseLowerHex(std::string_view s, uint64_t* value);
+
 // Number of bytes PutVarint64(value) appends (1..10); also right for varint32 of a 32-bit value.
 size_t VarintLength(uint64_t value);
 

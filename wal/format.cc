@@ -27,29 +27,11 @@ std::string SegmentFileName(Timeline timeline, Lsn first_lsn) {
   return buf;
 }
 
-namespace {
-bool ParseHex(std::string_view s, uint64_t* v) {
-  *v = 0;
-  for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else {
-      return false;
-    }
-    *v = (*v << 4) | static_cast<uint64_t>(d);
-  }
-  return true;
-}
-}  // namespace
-
 std::optional<SegmentHeader> ParseSegmentFileName(std::string_view name) {
   // 8 hex + '-' + 16 hex + ".wal"
   if (name.size() != 8 + 1 + 16 + 4 || name[8] != '-' || name.substr(25) != ".wal") return std::nullopt;
   uint64_t timeline, lsn;
-  if (!ParseHex(name.substr(0, 8), &timeline) || !ParseHex(name.substr(9, 16), &lsn)) return std::nullopt;
+  if (!ParseLowerHex(name.substr(0, 8), &timeline) || !ParseLowerHex(name.substr(9, 16), &lsn)) return std::nullopt;
   if (timeline == 0 || lsn == 0) return std::nullopt;
   SegmentHeader h;
   h.timeline = static_cast<Timeline>(timeline);
