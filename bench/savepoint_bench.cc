@@ -369,7 +369,9 @@ Result<uint64_t> GetOne(Engine& engine, Keyspace* ks, std::string_view key) {
 // own estimate (Stats::memory_bytes) and the growth of the process's RSS across the load (allocator overhead
 // included; RocksDB's memtable is flushed by a checkpoint first so it is mostly the hot store). Compare with
 // redis-server's used_memory per key for the same keys and values (~200 bytes with jemalloc, Redis 7.0).
-Result<Report> RunGet(const Config& cfg, int threads, const std::string& dir) {
+// `batch` 1: Engine::get per key. More: Engine::get_many of `batch` random keys per operation (MGET; what
+// redis-benchmark -P `batch` does with GETs); ops then count keys read and latencies are per batch.
+Result<Report> RunGets(const Config& cfg, int threads, const std::string& dir, size_t batch) {
   const uint64_t keys = cfg.keys;
   const std::string value = RandomBytes(cfg.value_size);
   SP_ASSIGN_OR_RETURN(OpenedEngine e, OpenBenchEngine(EngineOptions(dir)));
@@ -380,21 +382,45 @@ Result<Report> RunGet(const Config& cfg, int threads, const std::string& dir) {
   const Stats loaded = e.engine->stats();
 
   std::vector<Rng> rngs = MakeRngs(threads);
-  std::vector<KeyName> names(static_cast<size_t>(threads));
-  auto get = [&](int t) {
+  std::vector<std::unique_ptr<KeyName[]>> names;
+  std::vector<std::vector<std::string_view>> batch_keys(static_cast<size_t>(threads));
+  std::vector<std::vector<Entry>> batch_entries(static_cast<size_t>(threads));
+  for (int t = 0; t < threads; t++) names.push_back(std::make_unique<KeyName[]>(batch));
+  auto get = [&](int t) -> Result<uint64_t> {
     const auto i = static_cast<size_t>(t);
-    return GetOne(*e.engine, e.ks, names[i](rngs[i].uniform(keys)));
+    if (batch == 1) return GetOne(*e.engine, e.ks, names[i][0](rngs[i].uniform(keys)));
+    std::vector<std::string_view>& ks = batch_keys[i];
+    ks.clear();
+    for (size_t k = 0; k < batch; k++) ks.push_back(names[i][k](rngs[i].uniform(keys)));
+    SP_RETURN_IF_ERROR(e.engine->get_many(e.ks, ks, &batch_entries[i]));
+    uint64_t bytes = 0;
+    for (const Entry& entry : batch_entries[i]) {
+      if (entry.value == nullptr) return Status::Corruption("get_many missed a loaded key");
+      bytes += entry.value->bytes.size();
+    }
+    return bytes;
   };
-  SP_ASSIGN_OR_RETURN(Report r, RunTimed(cfg, threads, get, {}, kFastLatencyEvery));
+  const int latency_every = batch == 1 ? kFastLatencyEvery : 1;
+  SP_ASSIGN_OR_RETURN(Report r, RunTimed(cfg, threads, get, {}, latency_every));
   SP_RETURN_IF_ERROR(e.engine->close());
+  r.ops *= batch;
+  if (batch > 1) r.extra.emplace_back("batch", static_cast<double>(batch));
   const double n = static_cast<double>(keys);
   r.extra.emplace_back("keys", n);
   r.extra.emplace_back("value_size", static_cast<double>(cfg.value_size));
   r.extra.emplace_back("memory_bytes_per_key", static_cast<double>(loaded.memory_bytes) / n);
   r.extra.emplace_back("rss_bytes_per_key",
                        rss_after > rss_before ? static_cast<double>(rss_after - rss_before) / n : 0.0);
-  r.extra.emplace_back("latency_sampled_every", kFastLatencyEvery);
+  r.extra.emplace_back("latency_sampled_every", latency_every);
   return r;
+}
+
+Result<Report> RunGet(const Config& cfg, int threads, const std::string& dir) {
+  return RunGets(cfg, threads, dir, 1);
+}
+
+Result<Report> RunGetMany(const Config& cfg, int threads, const std::string& dir) {
+  return RunGets(cfg, threads, dir, 32);
 }
 
 // Single-put transactions on uniformly random keys among --keys already-loaded ones (overwrites).
@@ -583,6 +609,8 @@ const std::vector<Workload>& Workloads() {
       {"wal_append_sync", {1, 4, 16, 64}, "WalWriter appends of value_size bytes, kSync (group commit)",
        RunWalAppendSync},
       {"get", {1}, "Engine::get of uniformly random keys among --keys memory-resident ones", RunGet},
+      {"get_many", {1}, "Engine::get_many of 32 uniformly random keys (MGET; as redis -P 32); ops = keys read",
+       RunGetMany},
       {"put_relaxed", {1}, "single-put transactions on random keys, kRelaxed", RunPutRelaxed},
       {"put_sync", {1, 4, 16, 64}, "single-put transactions on random keys, kSync (group commit)", RunPutSync},
       {"mixed", {1, 2}, "90% get / 10% relaxed single-put transactions on random keys", RunMixed},

@@ -121,6 +121,7 @@ class EngineImpl final : public Engine {
                                   Durability durability) override;
 
   Result<Entry> get(Keyspace* ks, std::string_view key) override;
+  Status get_many(Keyspace* ks, std::span<const std::string_view> keys, std::vector<Entry>* out) override;
   Status scan(Keyspace* ks, std::string_view start, std::string_view end,
               const std::function<bool(std::string_view key, const Entry& entry)>& fn) override;
   Result<uint64_t> count(Keyspace* ks) override;

@@ -86,6 +86,37 @@ Result<Entry> EngineImpl::get(Keyspace* ks, std::string_view key) {
   return Entry{std::move(h.value), h.version, h.expire_at_micros};
 }
 
+Status EngineImpl::get_many(Keyspace* ks, std::span<const std::string_view> keys, std::vector<Entry>* out) {
+  SP_RETURN_IF_ERROR(live(ks).status());
+  for (const std::string_view key : keys) SP_RETURN_IF_ERROR(check_key(key));
+  out->clear();
+  out->resize(keys.size());
+  if (keys.empty()) return Status::OK();
+  // As get(): `now` 0 in the hot store, the clock read once and only if some entry has a TTL.
+  constexpr size_t kChunk = 64;
+  Lookup found[kChunk];
+  uint64_t now = 0;
+  for (size_t base = 0; base < keys.size(); base += kChunk) {
+    const size_t n = std::min(kChunk, keys.size() - base);
+    ks->hot->get_many(keys.subspan(base, n), 0, found, out->data() + base);
+    for (size_t i = 0; i < n; i++) {
+      Entry& e = (*out)[base + i];
+      if (found[i] == Lookup::kNotCached) {
+        auto h = read_materialized(ks, keys[base + i]);
+        if (!h.ok() && !h.status().IsNotFound()) return h.status();
+        e = h.ok() ? Entry{std::move(h->value), h->version, h->expire_at_micros} : Entry{};
+      } else if (found[i] == Lookup::kAbsent) {
+        e = Entry{};
+      }
+      if (e.expire_at_micros != 0) {
+        if (now == 0) now = clock_->now_micros();
+        if (e.expire_at_micros <= now) e = Entry{};
+      }
+    }
+  }
+  return Status::OK();
+}
+
 Status EngineImpl::scan(Keyspace* ks, std::string_view start, std::string_view end,
                         const std::function<bool(std::string_view key, const Entry& entry)>& fn) {
   SP_RETURN_IF_ERROR(live(ks).status());

@@ -249,6 +249,64 @@ TEST_F(EngineTest, TtlExpiresAtTheInstantAndNeverComesBack) {
   EXPECT_EQ(Get(e.get(), ks, "forever"), "3");
 }
 
+// get_many answers exactly what get() does, key by key, across its internal groups (16) and chunks (64):
+// present, absent, expired at the exact instant, deleted, repeated keys; memory and cached residency (with
+// misses that read RocksDB); and refuses a bad key before reading anything.
+TEST_F(EngineTest, GetManyMatchesGetForEveryKey) {
+  auto o = MakeOptions();
+  o.sync_interval = std::chrono::milliseconds(1);
+  auto e = Open(o);
+  KeyspaceOptions cached;
+  cached.residency = Residency::kCached;
+  cached.cache_bytes = 16 << 10;
+  const uint64_t t0 = clock_.now_micros();
+  for (Keyspace* ks : {*e->create_keyspace("mem"), *e->create_keyspace("cached", cached)}) {
+    Transaction t;
+    for (int i = 0; i < 300; i++) {
+      if (i % 3 == 0) continue;  // absent
+      t.put(ks, "k" + std::to_string(i), std::string(100, static_cast<char>('a' + i % 26)),
+            i % 10 == 1 ? t0 + 1000 : 0);
+    }
+    ASSERT_TRUE(e->commit(t).ok());
+    Transaction del;
+    del.remove(ks, "k2");
+    ASSERT_TRUE(e->commit(del).ok());
+    ASSERT_TRUE(e->wait_materialized().ok());
+    clock_.set_micros(t0 + 1000);  // keys 1, 11, 21, ... expire at this instant
+
+    std::vector<std::string> names;
+    for (int i = 299; i >= 0; i--) names.push_back("k" + std::to_string(i));
+    names.push_back("k4");  // twice
+    std::vector<std::string_view> keys(names.begin(), names.end());
+    std::vector<Entry> got;
+    ASSERT_TRUE(e->get_many(ks, keys, &got).ok());
+    ASSERT_EQ(got.size(), keys.size());
+    size_t present = 0;
+    for (size_t i = 0; i < keys.size(); i++) {
+      auto one = e->get(ks, keys[i]);
+      if (one.ok()) {
+        present++;
+        ASSERT_NE(got[i].value, nullptr) << keys[i];
+        EXPECT_EQ(got[i].value->bytes, one->value->bytes) << keys[i];
+        // (A cached keyspace gives a key reloaded from RocksDB a new version: compare in memory only.)
+        if (!ks->hot->cached()) EXPECT_EQ(got[i].version, one->version) << keys[i];
+      } else {
+        ASSERT_TRUE(one.status().IsNotFound());
+        EXPECT_EQ(got[i].value, nullptr) << keys[i];
+      }
+    }
+    EXPECT_EQ(present, 200u - 1 - 20 + 1) << "200 written, k2 deleted, 20 expired, k4 twice";
+
+    const std::string too_long(engine::kMaxKeyBytes + 1, 'x');
+    std::vector<std::string_view> bad{"k4", too_long};
+    EXPECT_TRUE(e->get_many(ks, bad, &got).IsInvalidArgument());
+    std::vector<std::string_view> none;
+    ASSERT_TRUE(e->get_many(ks, none, &got).ok());
+    EXPECT_TRUE(got.empty());
+    clock_.set_micros(t0);
+  }
+}
+
 TEST_F(EngineTest, CachedResidencyStaysCorrectAndWithinBudget) {
   auto o = MakeOptions();
   o.sync_interval = std::chrono::milliseconds(1);

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,11 @@ class HotKeyspace {
   virtual Lookup get(std::string_view key, uint64_t now_micros, Entry* entry) = 0;
   // Like get but returns the raw stored entry, expired or not (the commit path and the sweeper use it).
   virtual Lookup get_raw(std::string_view key, HotEntry* entry) = 0;
+
+  // get() of each of `keys` into found[i] and entries[i] (arrays of keys.size()), with the memory accesses of
+  // several keys overlapping (memory residency). Each key is read atomically; the set of keys is not.
+  virtual void get_many(std::span<const std::string_view> keys, uint64_t now_micros, Lookup* found,
+                        Entry* entries) = 0;
 
   // Warms the cache line a write or read of `key` will touch first (memory residency: its hash bucket), so
   // that its fetch overlaps the caller's work in between. Changes nothing. No-op for cached residency.

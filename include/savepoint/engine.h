@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -195,6 +196,11 @@ class Engine {
   // --- reads ---
   // NotFound when absent or expired.
   virtual Result<Entry> get(Keyspace* ks, std::string_view key) = 0;
+  // MGET: the entries of `keys`, in order, into *out (resized to keys.size()); a key that is absent or expired
+  // gets an Entry with a null value. In a memory-resident keyspace the reads overlap their memory accesses, so
+  // a batch costs far less than one get() per key (the way a Redis client pipelines GETs). Each entry is read
+  // atomically, the batch as a whole is not. InvalidArgument (nothing read) for an invalid key.
+  virtual Status get_many(Keyspace* ks, std::span<const std::string_view> keys, std::vector<Entry>* out) = 0;
   // Keys in [start, end) in byte order (end empty = to the end); stops when `fn` returns false. The callback
   // must not call into the engine. Cached keyspaces are scanned from RocksDB once it has caught up.
   virtual Status scan(Keyspace* ks, std::string_view start, std::string_view end,
