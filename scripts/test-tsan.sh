@@ -10,4 +10,6 @@ CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWit
 cmake --build build-tsan -j"$(nproc)"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp"
 ctest --test-dir build-tsan --output-on-failure -L concurrency "$@"
-build-tsan/tools/savepoint_crashtest --duration=30
+# The workload children die at crash points by _exit, where TSan would report as leaked a thread that had
+# finished and was to be joined later (a background save's): not a race, and at a crash not a leak either.
+TSAN_OPTIONS="$TSAN_OPTIONS:report_thread_leaks=0" build-tsan/tools/savepoint_crashtest --duration=30
