@@ -8,12 +8,22 @@
 //                once there is space); then abandons the engine and restarts the file system with random
 //                PowerCutOptions.
 // After each crash it reopens the engine and checks the recovered state against the commits the workload
-// acknowledged (model.h), the registry's indexes against its rows, and that the engine still commits.
+// acknowledged (model.h), the registry's indexes against its rows, and that the engine still commits. Then
+// the snapshots (checks.h): every file under a final snapshot name, in the snapshot directory and in the
+// archive, must verify completely (temp files of interrupted saves are ignored, and the next save must remove
+// those of the snapshot directory); the newest one is restored into a scratch directory and opened: its LSN
+// must not exceed the recovered one, the workload's invariants must hold in it, and when it was taken during
+// the cycle it must be exactly the state at its LSN (model.h, VerifySnapshotState).
 //
-//   savepoint_crashtest [--duration=SECONDS] [--seed=N] [--mode=blackbox|whitebox|powercut|all]
-//                       [--dir=PATH] [--verbose] [--no-disk-full]
+//   savepoint_crashtest [--duration=SECONDS | --cycles=N] [--seed=N] [--mode=blackbox|whitebox|powercut|all]
+//                       [--crash-points=NAME,...] [--dir=PATH] [--verbose] [--no-disk-full]
 //
 // --no-disk-full leaves out the disk-full variant (for runs while a bug in that path is open).
+// --cycles runs that many crash cycles whatever the time they take, instead of --duration.
+// --crash-points limits the points armed to the listed ones. Whitebox cycles then arm them in turn and must
+// reach each: the child is killed only after a safety timeout of 120 s, and a point not reached fails the run
+// (so a test can assert that the workload reaches, say, every snapshot crash point, with no timing in the
+// verdict). Power-cut cycles pick among them at random, as usual.
 //
 // On a failure it prints the seed and the command that reruns the same choices, keeps the directory and
 // exits 1. Kill timing is real time, so a rerun repeats the workload and the crash choices, not every
@@ -26,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -46,6 +57,7 @@
 #include "savepoint/crash_point.h"
 #include "savepoint/engine.h"
 #include "savepoint/fault_injection.h"
+#include "tools/crashtest/checks.h"
 #include "tools/crashtest/model.h"
 #include "tools/crashtest/stress.h"
 
@@ -63,7 +75,9 @@ struct Flags {
   std::string mode = "all";
   std::string dir;
   bool verbose = false;
-  bool no_disk_full = false;  // skip the disk-full power-cut variant
+  bool no_disk_full = false;              // skip the disk-full power-cut variant
+  uint64_t cycles = 0;                    // 0: run for `duration`
+  std::vector<std::string> crash_points;  // empty: all
   // Child mode.
   bool child = false;
   int report_fd = -1;
@@ -95,6 +109,22 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
         f->verbose = true;
       } else if (a == "--no-disk-full") {
         f->no_disk_full = true;
+      } else if (value("cycles", &v)) {
+        f->cycles = std::stoull(v);
+      } else if (value("crash-points", &v)) {
+        f->crash_points.clear();
+        for (size_t start = 0; start <= v.size();) {
+          size_t comma = v.find(',', start);
+          if (comma == std::string::npos) comma = v.size();
+          const std::string p = v.substr(start, comma - start);
+          const auto& all = AllCrashPoints();
+          if (std::find(all.begin(), all.end(), p) == all.end()) {
+            std::fprintf(stderr, "unknown crash point \"%s\" in %s\n", p.c_str(), a.c_str());
+            return false;
+          }
+          f->crash_points.push_back(p);
+          start = comma + 1;
+        }
       } else if (a == "--child") {
         f->child = true;
       } else if (value("report-fd", &v)) {
@@ -147,8 +177,9 @@ struct Cycle {
   CycleLog log;
   uint64_t crash_micros = 0;
   std::string error;
-  State base;                    // the state the cycle started from
-  std::optional<Recovered> got;  // what the reopen found
+  State base;                                // the state the cycle started from
+  std::optional<Recovered> got;              // what the reopen found
+  std::optional<RestoredSnapshot> snapshot;  // a restored snapshot whose state was found wrong
 };
 
 class Driver {
@@ -163,7 +194,12 @@ class Driver {
   void run_powercut(Cycle* c);
   void crash_during_recovery(Cycle* c);
   void verify(Cycle* c);
-  std::string check_indexes(const Handles& h, const State& s);
+  // The snapshot files and the newest snapshot after a crash (see the top of this file). Returns what is
+  // wrong; fills `temps` with the temp files of interrupted saves found in the snapshot directory.
+  std::string check_snapshots(Cycle* c, uint64_t recovered_lsn, Clock* clock,
+                              std::vector<std::string>* temps);
+  std::string snapshot_dir() const { return data_dir_ + "/snapshots"; }
+  std::string archived_snapshot_dir() const { return data_dir_ + "-archive/snapshots"; }
   int fail(const Cycle& c);
   void dump_cycle(const Cycle& c, const std::string& path);
 
@@ -178,6 +214,13 @@ class Driver {
   uint64_t cycles_ = 0, power_cuts_ = 0, commits_verified_ = 0, whitebox_missed_ = 0, eio_ = 0, enospc_ = 0;
   uint64_t recovery_crashes_ = 0;
   uint64_t game_writes_verified_ = 0;  // of commits_verified_: structures writes (all sync)
+  // The engine held base_ at every LSN from base_lsn_ up to the first commit of the next cycle.
+  uint64_t base_lsn_ = 0;
+  // Snapshots: taken by the workload, and what verification did with them.
+  std::map<std::string, uint64_t> archive_seen_;  // archived snapshots verified already: name -> size
+  uint64_t snap_background_ = 0, snap_sync_ = 0, snap_busy_ = 0;
+  uint64_t snap_files_verified_ = 0, snap_archived_verified_ = 0, snap_restored_ = 0, snap_exact_ = 0;
+  uint64_t snap_temps_ = 0, snap_temps_removed_ = 0, archived_temps_ = 0;
 };
 
 bool Driver::prepare_dir() {
@@ -243,13 +286,18 @@ void Driver::run_child(bool whitebox, Cycle* c) {
       if (p != "wal.before_tail_truncate") points.push_back(p);
     }
     point = std::string(points[rng() % points.size()]);
+    // Chosen points are armed in turn (the draw above still happens, so the rest of the cycle's choices
+    // stay those of the seed).
+    if (!f_.crash_points.empty()) point = f_.crash_points[(c->number - 1) % f_.crash_points.size()];
     const uint64_t skip = RandomSkip(point, rng);
     args.push_back("--crash-point=" + point);
     args.push_back("--crash-skip=" + std::to_string(skip));
     c->what = "crash point " + point + " skip " + std::to_string(skip);
   }
   if (f_.verbose) args.push_back("--verbose");
-  const int kill_after_ms = whitebox ? 3500 : 30 + static_cast<int>(rng() % 2500);
+  int kill_after_ms = whitebox ? 3500 : 30 + static_cast<int>(rng() % 2500);
+  const bool must_reach = whitebox && !f_.crash_points.empty();
+  if (must_reach) kill_after_ms = 120'000;  // a safety net, not a verdict: see --crash-points
 
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -327,6 +375,11 @@ void Driver::run_child(bool whitebox, Cycle* c) {
     if (whitebox) {
       whitebox_missed_++;
       c->what += ": not reached, killed";
+      if (must_reach && c->error.empty()) {
+        c->error = "the workload did not reach the crash point " + point + " in " +
+                   std::to_string(kill_after_ms / 1000) +
+                   " s (--crash-points requires every one to be reached)";
+      }
     } else {
       c->what = "SIGKILL after " + std::to_string(kill_after_ms) + " ms";
     }
@@ -369,6 +422,7 @@ void Driver::run_powercut(Cycle* c) {
   if (variant == kCrashPoint) {
     const auto& all = AllCrashPoints();
     point = std::string(all[rng() % all.size()]);
+    if (!f_.crash_points.empty()) point = f_.crash_points[rng() % f_.crash_points.size()];
     const uint64_t skip = RandomSkip(point, rng);
     FaultInjectionFileSystem* raw = fs.get();
     ArmCrashPoint(point, skip, [raw, &point_hit](std::string_view) {
@@ -580,40 +634,33 @@ void Driver::crash_during_recovery(Cycle* c) {
 
 // --------------------------------------------------------------------------------------------- verify
 
-std::string Driver::check_indexes(const Handles& h, const State& s) {
-  if (Status st = h.by_name->state(); !st.ok()) return "index by_name is not usable: " + st.ToString();
-  if (Status st = h.by_level->state(); !st.ok()) return "index by_level is not usable: " + st.ToString();
-  std::map<std::string, std::vector<int64_t>> names;
-  std::map<int64_t, std::vector<int64_t>> levels;
-  for (const auto& [id, c] : s.chars) {
-    names[c.name].push_back(id);
-    levels[c.level].push_back(id);
-  }
-  for (int i = 0; i < kNames; i++) {
-    const std::string name = "n" + std::to_string(i);
-    auto got = h.by_name->lookup(name);
-    if (!got.ok()) return "by_name lookup " + name + ": " + got.status().ToString();
-    if (*got != names[name]) {
-      return "unique index by_name[" + name + "] holds " + std::to_string(got->size()) +
-             " rows, the rows say " + std::to_string(names[name].size()) +
-             (got->empty() ? "" : " (index points to row " + std::to_string(got->front()) + ")");
+std::string Driver::check_snapshots(Cycle* c, uint64_t recovered_lsn, Clock* clock,
+                                    std::vector<std::string>* temps) {
+  FileSystem* fs = FileSystem::Default();
+  SnapshotFiles here = CheckSnapshotFiles(fs, snapshot_dir());
+  if (!here.error.empty()) return here.error;
+  snap_files_verified_ += here.verified;
+  snap_temps_ += here.temps.size();
+  *temps = here.temps;
+  // Archived copies are never deleted: each is verified once (it is never modified either).
+  SnapshotFiles archived = CheckSnapshotFiles(fs, archived_snapshot_dir(), &archive_seen_);
+  if (!archived.error.empty()) return "in the archive: " + archived.error;
+  snap_archived_verified_ += archived.verified;
+  archived_temps_ = archived.temps.size();
+  if (here.newest.empty()) return "";
+
+  RestoredSnapshot r;
+  std::string e = CheckRestoredSnapshot(here.newest, run_dir_ + "/restored", clock, recovered_lsn, &r);
+  if (!e.empty()) return e;
+  snap_restored_++;
+  // Taken during this cycle (or by the last verification, at base_lsn_): the model knows its exact state.
+  if (r.lsn >= base_lsn_) {
+    snap_exact_++;
+    e = VerifySnapshotState(base_, c->log, r.lsn, r.state, c->crash_micros);
+    if (!e.empty()) {
+      c->snapshot = std::move(r);
+      return "snapshot " + here.newest + ": " + e;
     }
-  }
-  for (int level = 0; level < kLevels; level++) {
-    auto got = h.by_level->lookup(level);
-    if (!got.ok()) return "by_level lookup " + std::to_string(level) + ": " + got.status().ToString();
-    std::vector<int64_t> g = *got;
-    std::sort(g.begin(), g.end());
-    if (g != levels[level]) {
-      return "index by_level[" + std::to_string(level) + "] holds " + std::to_string(g.size()) +
-             " rows, the rows say " + std::to_string(levels[level].size());
-    }
-  }
-  auto all = h.by_level->range(INT64_MIN, INT64_MAX);
-  if (!all.ok()) return "by_level range: " + all.status().ToString();
-  if (all->size() != s.chars.size()) {
-    return "index by_level holds " + std::to_string(all->size()) + " entries for " +
-           std::to_string(s.chars.size()) + " rows";
   }
   return "";
 }
@@ -630,6 +677,7 @@ void Driver::verify(Cycle* c) {
   got.last_lsn = engine->stats().last_lsn;
   got.crash_micros = c->crash_micros;
   const std::string probe = "cycle" + std::to_string(c->number);
+  uint64_t base_lsn = 0;
   {
     auto h = OpenDataSet(engine);
     if (!h.ok()) {
@@ -649,7 +697,9 @@ void Driver::verify(Cycle* c) {
     got.state = std::move(st).value();
     c->got = got;
     c->error = VerifyRecovery(base_, c->log, got);
-    if (c->error.empty()) c->error = check_indexes(*h, got.state);
+    if (c->error.empty()) c->error = CheckIndexes(*h, got.state);
+    std::vector<std::string> temps;
+    if (c->error.empty()) c->error = check_snapshots(c, got.last_lsn, &clock, &temps);
     if (!c->error.empty()) return;
 
     // The engine keeps working.
@@ -673,6 +723,30 @@ void Driver::verify(Cycle* c) {
                  (!pushed.ok() ? pushed.status() : popped.status()).ToString();
       return;
     }
+    base_lsn = engine->stats().last_lsn;
+    // An interrupted save may have left temp files: the engine ignores them until its next save, which must
+    // remove them. Take that save now (at base_lsn: the state the next cycle starts from).
+    if (!temps.empty()) {
+      Status w = engine->wait_materialized();
+      auto saved = w.ok() ? engine->save() : Result<SnapshotInfo>(w);
+      if (!saved.ok()) {
+        c->error = "a save after recovery failed: " + saved.status().ToString();
+        return;
+      }
+      SnapshotFiles after = CheckSnapshotFiles(FileSystem::Default(), snapshot_dir());
+      if (!after.error.empty()) {
+        c->error = "after a save that followed recovery: " + after.error;
+        return;
+      }
+      for (const std::string& t : temps) {
+        if (std::find(after.temps.begin(), after.temps.end(), t) != after.temps.end()) {
+          c->error = "a save after recovery left the temp file " + t + " of an interrupted save in " +
+                     snapshot_dir();
+          return;
+        }
+      }
+      snap_temps_removed_ += temps.size();
+    }
   }
   Status s = engine->close();
   if (!s.ok()) {
@@ -681,7 +755,11 @@ void Driver::verify(Cycle* c) {
   }
   base_ = std::move(got.state);
   base_.bank["probe"] = Row{probe, 0};
+  base_lsn_ = base_lsn;
   commits_verified_ += c->log.acked().size();
+  snap_background_ += c->log.background_saves();
+  snap_sync_ += c->log.sync_saves();
+  snap_busy_ += c->log.busy_saves();
   for (const CommitRecord& r : c->log.acked()) {
     if (!r.ops.empty() && r.ops.front().is_game()) game_writes_verified_++;
   }
@@ -745,21 +823,33 @@ void Driver::dump_cycle(const Cycle& c, const std::string& path) {
   if (c.got.has_value()) {
     DumpState(out, ("recovered (last LSN " + std::to_string(c.got->last_lsn) + "):").c_str(), c.got->state);
   }
+  if (c.snapshot.has_value()) {
+    DumpState(out, ("the newest snapshot (LSN " + std::to_string(c.snapshot->lsn) + "):").c_str(),
+              c.snapshot->state);
+  }
   std::fclose(out);
 }
 
 int Driver::fail(const Cycle& c) {
   std::fflush(stdout);
   dump_cycle(c, run_dir_ + "/failed_cycle.txt");
+  char length[64];
+  if (f_.cycles != 0) {
+    std::snprintf(length, sizeof length, "--cycles=%llu", static_cast<unsigned long long>(f_.cycles));
+  } else {
+    std::snprintf(length, sizeof length, "--duration=%g", f_.duration);
+  }
+  std::string points;
+  for (const std::string& p : f_.crash_points) points += (points.empty() ? " --crash-points=" : ",") + p;
   std::fprintf(stderr,
                "\nFAILED in cycle %llu (%s: %s):\n  %s\n"
                "seed=%llu\n"
-               "reproduce: %s --seed=%llu --mode=%s --duration=%g%s --verbose\n"
+               "reproduce: %s --seed=%llu --mode=%s %s%s%s --verbose\n"
                "  (same workload and crash choices; kill timing is real time)\n"
                "data directory kept: %s (the cycle's reports: failed_cycle.txt)\n",
                static_cast<unsigned long long>(c.number), c.mode.c_str(), c.what.c_str(), c.error.c_str(),
                static_cast<unsigned long long>(f_.seed), argv0_.c_str(),
-               static_cast<unsigned long long>(f_.seed), f_.mode.c_str(), f_.duration,
+               static_cast<unsigned long long>(f_.seed), f_.mode.c_str(), length, points.c_str(),
                f_.no_disk_full ? " --no-disk-full" : "", run_dir_.c_str());
   return 1;
 }
@@ -775,8 +865,14 @@ int Driver::run() {
   if (!prepare_dir()) return 2;
   signal(SIGPIPE, SIG_IGN);
   spdlog::set_level(f_.verbose ? spdlog::level::info : spdlog::level::warn);
-  std::printf("savepoint_crashtest: seed=%llu mode=%s duration=%gs dir=%s\n",
-              static_cast<unsigned long long>(f_.seed), f_.mode.c_str(), f_.duration, run_dir_.c_str());
+  if (f_.cycles != 0) {
+    std::printf("savepoint_crashtest: seed=%llu mode=%s cycles=%llu dir=%s\n",
+                static_cast<unsigned long long>(f_.seed), f_.mode.c_str(),
+                static_cast<unsigned long long>(f_.cycles), run_dir_.c_str());
+  } else {
+    std::printf("savepoint_crashtest: seed=%llu mode=%s duration=%gs dir=%s\n",
+                static_cast<unsigned long long>(f_.seed), f_.mode.c_str(), f_.duration, run_dir_.c_str());
+  }
   std::fflush(stdout);
 
   t0_ = NowMicros();  // every TTL the workload sets expires after this
@@ -802,7 +898,7 @@ int Driver::run() {
   static const char* kModes[] = {"blackbox", "whitebox", "powercut"};
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(f_.duration * 1000));
-  while (std::chrono::steady_clock::now() < deadline) {
+  while (f_.cycles != 0 ? cycles_ < f_.cycles : std::chrono::steady_clock::now() < deadline) {
     Cycle c;
     c.number = ++cycles_;
     c.mode = f_.mode == "all" ? kModes[cycles_ % 3] : f_.mode;
@@ -850,6 +946,21 @@ int Driver::run() {
   std::printf("commits verified: %llu (of them structures writes: %llu)\n",
               static_cast<unsigned long long>(commits_verified_),
               static_cast<unsigned long long>(game_writes_verified_));
+  std::printf(
+      "snapshots taken: %llu (background %llu, synchronous %llu; refused as busy: %llu)\n"
+      "snapshots verified: %llu files read through (%llu in the snapshot directory, %llu archived copies), "
+      "%llu restored and opened (%llu compared with the model's exact state at their LSN, the others checked "
+      "for the invariants only); temp files of interrupted saves ignored: %llu (removed by the next save: "
+      "%llu; left in the archive: %llu)\n",
+      static_cast<unsigned long long>(snap_background_ + snap_sync_),
+      static_cast<unsigned long long>(snap_background_), static_cast<unsigned long long>(snap_sync_),
+      static_cast<unsigned long long>(snap_busy_),
+      static_cast<unsigned long long>(snap_files_verified_ + snap_archived_verified_),
+      static_cast<unsigned long long>(snap_files_verified_),
+      static_cast<unsigned long long>(snap_archived_verified_),
+      static_cast<unsigned long long>(snap_restored_), static_cast<unsigned long long>(snap_exact_),
+      static_cast<unsigned long long>(snap_temps_), static_cast<unsigned long long>(snap_temps_removed_),
+      static_cast<unsigned long long>(archived_temps_));
   std::fflush(stdout);
   if (temp_dir_) {
     std::error_code ec;

@@ -1,5 +1,6 @@
 #include "tools/crashtest/model.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <set>
@@ -24,6 +25,15 @@ bool CycleLog::feed(const std::string& text) {
       return true;
     case 'E':
       child_error_ = line.text;
+      return true;
+    case 'S':
+      if (line.text == "B") {
+        background_saves_++;
+      } else if (line.text == "S") {
+        sync_saves_++;
+      } else {
+        busy_saves_++;
+      }
       return true;
     case 'I':
       if (pending_.has_value()) {
@@ -363,6 +373,61 @@ std::string VerifyRecovery(const State& base, const CycleLog& log, const Recover
            std::to_string(kGoldKeys * kGoldEach);
   }
   return "";
+}
+
+std::string VerifySnapshotState(const State& base, const CycleLog& log, uint64_t lsn, const State& got,
+                                uint64_t crash_micros) {
+  const std::vector<CommitRecord>& acked = log.acked();
+  const size_t n = acked.size();
+  // The snapshot holds acked[0, j) for some lo <= j <= hi: lo is after the last commit with an LSN it must
+  // hold, hi at the first commit it must not hold.
+  size_t lo = 0, hi = n;
+  for (size_t i = 0; i < n; i++) {
+    if (acked[i].lsn != 0 && acked[i].lsn <= lsn) lo = i + 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (acked[i].lsn > lsn) {
+      hi = i;
+      break;
+    }
+  }
+  // Unless the snapshot ends exactly at that last commit: then nothing after it is in.
+  const bool ends_at_lo = lo > 0 && acked[lo - 1].lsn == lsn;
+  if (ends_at_lo) hi = std::min(hi, lo);
+  const std::string at = " (snapshot LSN " + std::to_string(lsn) + ")";
+  if (lo > hi) {
+    return "acknowledged commit " + std::to_string(acked[hi].seq) + " (LSN " + std::to_string(acked[hi].lsn) +
+           ") comes before commit " + std::to_string(acked[lo - 1].seq) + " (LSN " +
+           std::to_string(acked[lo - 1].lsn) + ")" + at;
+  }
+  auto matches = [&](const State& want) {
+    return DurableMatch(want, got, crash_micros) && want.game == got.game;
+  };
+  State want = base;
+  for (size_t i = 0; i < lo; i++) {
+    Apply(&want, acked[i].ops);
+    ApplyGame(&want.game, acked[i].ops);
+  }
+  const State at_lo = want;
+  for (size_t j = lo; j <= hi; j++) {
+    if (j > lo) {
+      Apply(&want, acked[j - 1].ops);
+      ApplyGame(&want.game, acked[j - 1].ops);
+    }
+    if (matches(want)) return "";
+  }
+  if (hi == n && !ends_at_lo && log.maybe().has_value()) {
+    Apply(&want, log.maybe()->ops);
+    ApplyGame(&want.game, log.maybe()->ops);
+    if (matches(want)) return "";
+  }
+  State shown = at_lo;
+  shown.positions = got.positions;  // not checked
+  return "the snapshot is not the state after the acknowledged commits up to LSN " + std::to_string(lsn) +
+         " (it must hold the first " + std::to_string(lo) + " and none of the last " +
+         std::to_string(n - hi) + " of the " + std::to_string(n) + " acknowledged commits" +
+         (log.maybe().has_value() ? "; one more in flight" : "") + ")" + at + "; against the first " +
+         std::to_string(lo) + ":" + DescribeDiff(shown, got) + DescribeGameDiff(at_lo.game, got.game);
 }
 
 }  // namespace savepoint::crashtest

@@ -44,12 +44,17 @@ class CycleLog {
   const std::string& error() const { return error_; }
   // Commits attempted after `maybe` (each refused or failed; acknowledging one is a violation).
   uint64_t attempts_after_maybe() const { return attempts_after_maybe_; }
+  // Snapshots the workload took: background saves started, synchronous saves written, saves refused Busy.
+  uint64_t background_saves() const { return background_saves_; }
+  uint64_t sync_saves() const { return sync_saves_; }
+  uint64_t busy_saves() const { return busy_saves_; }
 
  private:
   std::vector<CommitRecord> acked_;
   std::optional<CommitRecord> pending_;  // the latest intent, not yet answered
   std::optional<CommitRecord> maybe_;
   uint64_t attempts_after_maybe_ = 0;
+  uint64_t background_saves_ = 0, sync_saves_ = 0, busy_saves_ = 0;
   bool started_ = false;
   uint64_t start_coalesce_ = 0;
   std::string armed_point_, child_error_, error_;
@@ -64,6 +69,18 @@ struct Recovered {
 
 // Returns an empty string when `got` is a correct recovery of `base` + `log`, else what is wrong.
 std::string VerifyRecovery(const State& base, const CycleLog& log, const Recovered& got);
+
+// Returns an empty string when `got`, read from a snapshot at LSN `lsn` taken during the cycle (REQUIRES:
+// `lsn` >= the LSN at which the engine held `base`), is the state at that LSN, else what is wrong. A snapshot
+// holds a prefix of the log, and the workload commits one at a time in the order of its reports, so:
+//   - the durable keyspaces (bank, wallet, vault, the registry's rows) and the game equal `base` plus the
+//     acknowledged commits up to the last one with LSN <= `lsn`, and none from the first one with LSN above;
+//     the structures writes between those two (reported without an LSN) are in it up to some point;
+//   - when every acknowledged commit with an LSN is in it, the one in flight may be too;
+//   - a key written with a TTL that had passed by the crash may be missing (the sweeper logged its removal).
+// The coalesced keyspace is not checked (its coalescings are not reported).
+std::string VerifySnapshotState(const State& base, const CycleLog& log, uint64_t lsn, const State& got,
+                                uint64_t crash_micros);
 
 // "bank[k3]: expected v1 got (absent)" lines for the first few differences.
 std::string DescribeDiff(const State& want, const State& got, size_t max_lines = 8);

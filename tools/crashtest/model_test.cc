@@ -220,6 +220,87 @@ TEST_F(ModelTest, EmptiedStructuresAreDeleted) {
   EXPECT_TRUE(s.game.sets.empty());
 }
 
+// A snapshot at LSN L taken during the cycle: exactly the commits up to L, the structures writes among them
+// in order up to some point, the one in flight only when every acknowledged commit is in.
+class SnapshotModelTest : public ModelTest {
+ protected:
+  std::string VerifySnap(uint64_t lsn, const State& got, uint64_t crash_micros = 0) {
+    log_.finish();
+    return VerifySnapshotState(base_, log_, lsn, got, crash_micros);
+  }
+};
+
+TEST_F(SnapshotModelTest, AcceptsExactlyTheCommitsUpToItsLsn) {
+  Ack(10, false, {Put('w', "k1", "a")});
+  Ack(11, true, {Put('b', "k1", "b")});
+  Ack(12, false, {Put('c', "k1", "c")});
+  EXPECT_EQ(VerifySnap(11, After(2)), "");
+  EXPECT_EQ(VerifySnap(9, After(0)), "");
+  EXPECT_EQ(VerifySnap(12, After(3)), "");
+  EXPECT_NE(VerifySnap(11, After(1)), "") << "commit LSN 11 is missing from a snapshot at 11";
+  EXPECT_NE(VerifySnap(11, After(3)), "") << "commit LSN 12 is in a snapshot at 11";
+  State partial = After(2);
+  partial.wallet.erase("k1");
+  EXPECT_NE(VerifySnap(11, partial), "") << "a hole: LSN 10 missing, 11 present";
+  State changed = After(2);
+  changed.chars[3] = Character{"n1", 2};
+  EXPECT_NE(VerifySnap(11, changed), "") << "a registry row nobody wrote";
+}
+
+TEST_F(SnapshotModelTest, StructuresWritesBetweenTwoLsnsAreInItUpToSomePoint) {
+  Ack(10, false, {Put('w', "k1", "a")});
+  Ack(0, false, {ZScore("p1", 5)});                          // LSN 11, not reported
+  Ack(0, false, {Game(Op::Kind::kLPush, "queue", "job1")});  // LSN 12, not reported
+  Ack(13, false, {Put('w', "k2", "b")});
+  Ack(0, false, {ZScore("p2", 1)});                          // LSN 14, not reported
+  EXPECT_EQ(VerifySnap(10, After(1)), "");
+  EXPECT_NE(VerifySnap(10, After(2)), "") << "a snapshot that ends at LSN 10 holds nothing after it";
+  EXPECT_EQ(VerifySnap(11, After(1)), "");
+  EXPECT_EQ(VerifySnap(11, After(2)), "");
+  EXPECT_EQ(VerifySnap(11, After(3)), "");
+  State out_of_order = After(1);
+  out_of_order.game.lists["queue"].push_back("job1");  // the rpush without the zincrby before it
+  EXPECT_NE(VerifySnap(11, out_of_order), "");
+  EXPECT_NE(VerifySnap(13, After(3)), "") << "commit LSN 13 is missing";
+  EXPECT_EQ(VerifySnap(13, After(4)), "");
+  EXPECT_NE(VerifySnap(13, After(5)), "") << "a structures write after LSN 13 in a snapshot that ends at 13";
+  EXPECT_EQ(VerifySnap(14, After(4)), "");
+  EXPECT_EQ(VerifySnap(14, After(5)), "");
+  State lost = After(4);
+  lost.game.zsets.erase("lb");
+  EXPECT_NE(VerifySnap(13, lost), "") << "a structures write before LSN 13 is missing";
+}
+
+TEST_F(SnapshotModelTest, TheCommitInFlightOnlyAfterEveryAcknowledgedOne) {
+  Ack(10, false, {Put('w', "k1", "a")});
+  InFlight({Put('w', "k2", "b")});
+  State with = After(1);
+  with.wallet["k2"] = Row{"b", 0};
+  EXPECT_EQ(VerifySnap(11, with), "");
+  EXPECT_EQ(VerifySnap(11, After(1)), "");
+  EXPECT_NE(VerifySnap(10, with), "") << "its LSN is above 10, the last acknowledged one";
+}
+
+TEST_F(SnapshotModelTest, AnExpiredTtlKeyMayBeMissing) {
+  Ack(10, false, {Put('w', "ttl:1", "a", 1000)});
+  State got = base_;
+  EXPECT_EQ(VerifySnap(10, got, /*crash_micros=*/1000), "");
+  EXPECT_NE(VerifySnap(10, got, /*crash_micros=*/999), "");
+}
+
+TEST(CycleLogTest, CountsTheSnapshotsTaken) {
+  CycleLog log;
+  ASSERT_TRUE(log.feed("S B 12"));
+  ASSERT_TRUE(log.feed("S Y 0"));
+  ASSERT_TRUE(log.feed("S S 15"));
+  ASSERT_TRUE(log.feed("S B 20"));
+  EXPECT_FALSE(log.feed("S Q 20"));
+  EXPECT_FALSE(log.feed("S B"));
+  EXPECT_EQ(log.background_saves(), 2u);
+  EXPECT_EQ(log.sync_saves(), 1u);
+  EXPECT_EQ(log.busy_saves(), 1u);
+}
+
 TEST(CycleLogTest, AnAcknowledgementAfterAFailedCommitIsAViolation) {
   CycleLog log;
   ASSERT_TRUE(log.feed("B 0"));

@@ -565,6 +565,10 @@ bool ParseLine(const std::string& line, Line* out) {
       return t.size() == 2 && ParseU64(t[1], &out->number);
     case 'N':
       return t.size() == 2 && ParseU64(t[1], &out->commit.seq);
+    case 'S':
+      if (t.size() != 3 || (t[1] != "B" && t[1] != "S" && t[1] != "Y")) return false;
+      out->text = t[1];
+      return ParseU64(t[2], &out->number);
     case 'I':
       return t.size() >= 3 && ParseU64(t[1], &out->commit.seq) && ParseOps(t, 2, &out->commit.ops);
     case 'A':
@@ -998,16 +1002,50 @@ Status Stress::step(Kind kind, bool* acked) {
   if (acked != nullptr) *acked = false;
   if (kind == Kind::kSyncCommit) return plain(/*force_sync=*/true, false, acked);
   if (kind == Kind::kRelaxedCommit) return plain(false, /*relaxed_only=*/true, acked);
-  const int r = static_cast<int>(rng_() % 100);
-  if (r < 22) return trade(acked);
-  if (r < 47) return plain(false, false, acked);
-  if (r < 55) return ttl_put(acked);
-  if (r < 73) return registry(acked);
-  if (r < 88) return structures(acked);
-  if (r < 92) return check_reads();
-  if (r < 95) return engine_->checkpoint();
-  if (r < 97) return engine_->create_restore_point("rp" + std::to_string(seq_)).status();
+  const int r = static_cast<int>(rng_() % 1000);
+  if (r < 220) return trade(acked);
+  if (r < 470) return plain(false, false, acked);
+  if (r < 550) return ttl_put(acked);
+  if (r < 730) return registry(acked);
+  if (r < 880) return structures(acked);
+  if (r < 920) return check_reads();
+  if (r < 950) return engine_->checkpoint();
+  if (r < 965) return engine_->create_restore_point("rp" + std::to_string(seq_)).status();
+  if (r < 975) return snapshot(/*background=*/true);
+  if (r < 978) return snapshot(/*background=*/false);
   return engine_->sync();
+}
+
+Status Stress::snapshot(bool background) {
+  if (saves_must_succeed_) {
+    const Stats st = engine_->stats();
+    if (st.snapshots_failed != 0) {
+      return Status::Corruption("a background save failed without an injected fault: " +
+                                st.last_snapshot_error);
+    }
+  }
+  if (background) {
+    auto handle = engine_->snapshot();  // not waited for: it runs while the workload goes on
+    if (handle.ok()) {
+      reporter_->line("S B " + std::to_string((*handle)->lsn()));
+      return Status::OK();
+    }
+    if (handle.status().IsBusy()) {
+      reporter_->line("S Y 0");
+      return Status::OK();
+    }
+    return handle.status().WithContext("Engine::snapshot()");
+  }
+  auto info = engine_->save();
+  if (info.ok()) {
+    reporter_->line("S S " + std::to_string(info->lsn));
+    return Status::OK();
+  }
+  if (info.status().IsBusy()) {
+    reporter_->line("S Y 0");
+    return Status::OK();
+  }
+  return info.status().WithContext("Engine::save()");
 }
 
 // ------------------------------------------------------------------------------------------------ child
@@ -1070,6 +1108,7 @@ int RunChild(const std::string& data_dir, uint64_t seed, const std::string& cras
   if (!h.ok()) return fail("opening the data set", h.status());
   auto stress = Stress::Start(engine->get(), &*h, seed, &reporter);
   if (!stress.ok()) return fail("starting the workload", stress.status());
+  (*stress)->set_saves_must_succeed(true);  // no faults are injected here
   for (;;) {
     Status s = (*stress)->step();
     if (!s.ok()) return fail("workload step " + std::to_string((*stress)->commits()), s);

@@ -23,6 +23,9 @@
 //   I <seq> <ops>                           a commit is about to be attempted (it may or may not happen)
 //   A <seq> <lsn> <S|R> <coalesce_count> <ops>   the commit was acknowledged
 //   N <seq>                                 the commit was refused and changed nothing (NoSpace)
+//   S <B|S|Y> <lsn>                         a snapshot: B a background save started (Engine::snapshot) at
+//                                           <lsn>, S a synchronous save (Engine::save) wrote <lsn>, Y refused
+//                                           with Busy (another save runs; <lsn> 0)
 //   E <message>                             the workload met an unexpected error and stops
 // <ops> is "<n>" followed by n operations:
 //   P <ks> <key> <value> <expire_at>        put (expire_at 0: none)
@@ -190,10 +193,10 @@ std::string EncodeAck(const CommitRecord& c);
 
 // A parsed protocol line. Returns false when malformed.
 struct Line {
-  char type = 0;  // 'X', 'B', 'I', 'A', 'E'
+  char type = 0;  // 'X', 'B', 'I', 'A', 'N', 'S', 'E'
   CommitRecord commit;
-  std::string text;     // X: point; E: message
-  uint64_t number = 0;  // X: skip; B: coalesce count
+  std::string text;     // X: point; E: message; S: B, S or Y
+  uint64_t number = 0;  // X: skip; B: coalesce count; S: LSN
 };
 bool ParseLine(const std::string& line, Line* out);
 
@@ -215,10 +218,16 @@ class Stress {
   // One random operation. OK when it was acknowledged (or needed no commit); otherwise the status of the
   // commit that failed, whose intent was reported (it may or may not have happened).
   // `acked` tells whether a commit was acknowledged.
+  // kAny mixes, per 1000 steps: 220 trades, 250 plain commits, 80 TTL puts, 180 registry commits, 150
+  // structures writes, 40 read checks, 30 checkpoints, 15 restore points, 10 background snapshots (not
+  // waited for), 3 synchronous saves, 22 syncs.
   Status step(Kind kind = Kind::kAny, bool* acked = nullptr);
 
   uint64_t commits() const { return seq_; }
   const State& model() const { return model_; }
+  // When set, a background save that failed (Stats::snapshots_failed) fails the next snapshot step: for runs
+  // without injected faults. Default: false.
+  void set_saves_must_succeed(bool v) { saves_must_succeed_ = v; }
 
  private:
   Stress(Engine* engine, Handles* h, uint64_t seed, Reporter* reporter)
@@ -234,6 +243,9 @@ class Stress {
   // Reports the intent of `ops`, runs `call` (one Structures write), and reports the acknowledgement.
   Status commit_game(std::vector<Op> ops, const std::function<Status()>& call, bool* acked);
   Status check_reads();
+  // A snapshot as a game server takes one: a background save it does not wait for (Busy is a normal answer
+  // while the last one runs), or a synchronous one.
+  Status snapshot(bool background);
   std::string random_value();
   uint64_t coalesce_count();
 
@@ -243,6 +255,7 @@ class Stress {
   Reporter* const reporter_;
   State model_;
   uint64_t seq_ = 0;
+  bool saves_must_succeed_ = false;
 };
 
 // Child mode: opens the engine on `data_dir`, arms `crash_point` (if not empty) before the open, and runs the
