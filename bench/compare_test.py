@@ -26,6 +26,7 @@ EXPECTED = {
     "sequential write (dd)": (None, False, False),
     "lz4 compress": (None, False, False),
     "lz4 decompress": (None, False, False),
+    "memory latency (dependent random loads)": ("memory_latency", False, False),
     "wal_append_relaxed t=1": ("wal_append_relaxed", False, False),
     "wal_append_sync t=1": ("wal_append_sync", False, False),
     "wal_append_sync t=4": ("wal_append_sync", False, False),

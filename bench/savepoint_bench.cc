@@ -287,6 +287,36 @@ std::vector<Rng> MakeRngs(int threads) {
   return rngs;
 }
 
+// The physical limit of a point read: one dependent load from memory at a random place, as a hash-table
+// probe into a large keyspace is. A random cycle (Sattolo) through one 8-byte slot per 64-byte line of a
+// 256 MiB array, far beyond the caches; each op follows 16 links (the clock is read once per op) and counts
+// 16 loads. A get in a large keyspace needs at least two such loads one after the other (its bucket, then
+// its node and value), so 1 / (2 x this latency) bounds one thread's get rate.
+Result<Report> RunMemoryLatency(const Config& cfg, int threads, const std::string&) {
+  constexpr size_t kLine = 64 / sizeof(uint64_t);
+  constexpr size_t lines = (256u << 20) / 64;
+  std::vector<uint64_t> slots(lines * kLine);
+  std::vector<uint64_t> order(lines);
+  for (size_t i = 0; i < lines; i++) order[i] = i;
+  Rng rng(0x5eed);
+  for (size_t i = lines - 1; i > 0; i--) std::swap(order[i], order[rng.uniform(i)]);  // Sattolo: one cycle
+  for (size_t i = 0; i < lines; i++) slots[order[i] * kLine] = order[(i + 1) % lines] * kLine;
+  constexpr int kLinks = 16;
+  std::vector<uint64_t> at(static_cast<size_t>(threads), 0);
+  auto chase = [&](int t) -> Result<uint64_t> {
+    uint64_t p = at[static_cast<size_t>(t)];
+    for (int i = 0; i < kLinks; i++) p = slots[p];
+    at[static_cast<size_t>(t)] = p;
+    return 0;
+  };
+  SP_ASSIGN_OR_RETURN(Report r, RunTimed(cfg, threads, chase));
+  r.ops *= kLinks;
+  r.extra.emplace_back("array_mib", static_cast<double>(lines * 64 >> 20));
+  r.extra.emplace_back("ns_per_load", r.seconds * 1e9 / static_cast<double>(r.ops));
+  r.extra.emplace_back("latency_is_per", kLinks);
+  return r;
+}
+
 // Resident set size from /proc/self/statm, after handing the allocator's wholly free pages back to the OS
 // (malloc_trim), so that memory an earlier run freed neither hides nor inflates this run's growth. It still
 // counts the allocator's per-chunk overhead and partly used pages, so it is an upper bound of what the data
@@ -605,6 +635,8 @@ Result<Report> RunRecovery(const Config& cfg, int threads, const std::string& di
 const std::vector<Workload>& Workloads() {
   static const std::vector<Workload> kWorkloads = {
       {"fsync_raw", {1}, "4 KiB append + fdatasync per op, one file per thread (the disk's limit)", RunFsyncRaw},
+      {"memory_latency", {1}, "dependent random loads over 256 MiB (the memory latency a point read pays)",
+       RunMemoryLatency},
       {"wal_append_relaxed", {1}, "WalWriter appends of value_size bytes, kRelaxed", RunWalAppendRelaxed},
       {"wal_append_sync", {1, 4, 16, 64}, "WalWriter appends of value_size bytes, kSync (group commit)",
        RunWalAppendSync},
