@@ -135,6 +135,11 @@ std::string EncodeDocument(uint32_t version, const nlohmann::json& doc);
 Result<nlohmann::json> DecodeDocument(std::string_view bytes, const Schema& schema);
 }  // namespace registry_internal
 
+// A stored document converts to V with V's from_json. A mismatch nlohmann detects (a string where a number is
+// wanted, a missing field without a default) is Corruption. One it does not: a float stored where V now has an
+// integer field is converted with static_cast, undefined for NaN, infinities and out-of-range values. Rows
+// savepoint writes never hold one; when a field changes from floating point to integer, the schema upgrade
+// must convert it (the value-codec fuzzer keeps such documents to float-only types for this reason).
 template <typename V>
 struct ValueCodec {
   static std::string encode(const V& v, const Schema& schema) {
