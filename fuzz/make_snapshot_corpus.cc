@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "fuzz/corpus_seeds.h"
 #include "savepoint/file_system.h"
 #include "snapshot/snapshot_writer.h"
 #include "util/coding.h"
@@ -80,17 +81,7 @@ int Main(int argc, char** argv) {
   h.branches = {{1, 500, 1700000123000000, "lsn 500 inclusive"}, {3, 780, 1700000456000000, "latest"}};
   seeds["history"] = wal::EncodeHistory(h);
 
-  FileSystem* disk = FileSystem::Default();
-  const std::string out_dir = argv[1];
-  Must(disk->create_dirs(out_dir), "create " + out_dir);
-  for (const auto& [name, bytes] : seeds) {
-    const std::string path = JoinPath(out_dir, name);
-    auto f = disk->new_writable_file(path);
-    if (!f.ok()) Die("create " + path, f.status());
-    Must((*f)->append(bytes), "write " + path);
-    Must((*f)->close(), "close " + path);
-    std::printf("%-16s %6zu bytes\n", name.c_str(), bytes.size());
-  }
+  fuzz::WriteSeeds("make_snapshot_corpus", argv[1], seeds);
   return 0;
 }
 

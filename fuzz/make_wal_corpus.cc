@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/corpus_seeds.h"
 #include "savepoint/clock.h"
 #include "savepoint/file_system.h"
 #include "util/coding.h"
@@ -139,16 +140,7 @@ int Main(int argc, char** argv) {
     seeds["timeline_2"] = kSingle + Read(fs2.get(), JoinPath(kDir, s2->front().name));
   }
 
-  FileSystem* disk = FileSystem::Default();
-  Must(disk->create_dirs(out_dir), "create " + out_dir);
-  for (const auto& [name, bytes] : seeds) {
-    const std::string path = JoinPath(out_dir, name);
-    auto f = disk->new_writable_file(path);
-    if (!f.ok()) Die("create " + path, f.status());
-    Must((*f)->append(bytes), "write " + path);
-    Must((*f)->close(), "close " + path);
-    std::printf("%-28s %5zu bytes\n", name.c_str(), bytes.size());
-  }
+  fuzz::WriteSeeds("make_wal_corpus", out_dir, seeds);
   return 0;
 }
 

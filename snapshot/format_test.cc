@@ -2,13 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <regex>
-#include <sstream>
-
 #include "savepoint/file_system.h"
 #include "snapshot/snapshot_reader.h"
 #include "snapshot/snapshot_writer.h"
+#include "tests/testutil.h"
 #include "util/coding.h"
 
 namespace savepoint::snapshot {
@@ -98,33 +95,7 @@ TEST(SnapshotFormat, WorkedExampleInDocsMatchesTheWriter) {
   ASSERT_TRUE(fs->read_file("/snap/00000001-0000000000000003.snap", &file).ok());
   EXPECT_EQ(written->file_bytes, file.size());
 
-  std::ifstream doc(std::string(SAVEPOINT_SOURCE_DIR) + "/docs/snapshot_format.md");
-  ASSERT_TRUE(doc.good());
-  std::string line;
-  bool in_example = false;
-  size_t checked = 0, max_end = 0;
-  const std::regex hex_line(R"(^([0-9a-f]{4})  ((?:[0-9a-fx]{2} )*[0-9a-fx]{2})( .*)?$)");
-  while (std::getline(doc, line)) {
-    if (line.rfind("## Worked example", 0) == 0) in_example = true;
-    if (!in_example) continue;
-    std::smatch m;
-    if (!std::regex_match(line, m, hex_line)) continue;
-    size_t offset = std::stoul(m[1].str(), nullptr, 16);
-    std::istringstream bytes(m[2].str());
-    std::string b;
-    while (bytes >> b) {
-      ASSERT_LT(offset, file.size()) << line;
-      if (b != "xx") {
-        EXPECT_EQ(static_cast<unsigned char>(file[offset]), std::stoul(b, nullptr, 16))
-            << "offset " << offset << " in: " << line;
-        checked++;
-      }
-      offset++;
-    }
-    max_end = std::max(max_end, offset);
-  }
-  EXPECT_GT(checked, 150u);
-  EXPECT_EQ(max_end, file.size()) << "the example must cover the whole file";
+  test::ExpectWorkedExampleMatches(std::string(SAVEPOINT_SOURCE_DIR) + "/docs/snapshot_format.md", file, 150u);
 
   auto r = SnapshotReader::Open(fs.get(), "/snap/00000001-0000000000000003.snap");
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
 
 namespace savepoint::test {
 
@@ -38,6 +42,36 @@ std::string RandomBytes(std::mt19937_64& rng, size_t n) {
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
   return s;
+}
+
+void ExpectWorkedExampleMatches(const std::string& doc_path, const std::string& file, size_t min_checked) {
+  std::ifstream doc(doc_path);
+  ASSERT_TRUE(doc.good()) << doc_path;
+  std::string line;
+  bool in_example = false;
+  size_t checked = 0, max_end = 0;
+  const std::regex hex_line(R"(^([0-9a-f]{4})  ((?:[0-9a-fx]{2} )*[0-9a-fx]{2})( .*)?$)");
+  while (std::getline(doc, line)) {
+    if (line.rfind("## Worked example", 0) == 0) in_example = true;
+    if (!in_example) continue;
+    std::smatch m;
+    if (!std::regex_match(line, m, hex_line)) continue;
+    size_t offset = std::stoul(m[1].str(), nullptr, 16);
+    std::istringstream bytes(m[2].str());
+    std::string b;
+    while (bytes >> b) {
+      ASSERT_LT(offset, file.size()) << line;
+      if (b != "xx") {
+        EXPECT_EQ(static_cast<unsigned char>(file[offset]), std::stoul(b, nullptr, 16))
+            << "offset " << offset << " in: " << line;
+        checked++;
+      }
+      offset++;
+    }
+    max_end = std::max(max_end, offset);
+  }
+  EXPECT_GT(checked, min_checked) << doc_path;
+  EXPECT_EQ(max_end, file.size()) << doc_path << ": the example must cover the whole file";
 }
 
 }  // namespace savepoint::test

@@ -2,12 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <regex>
-#include <sstream>
-
 #include "savepoint/clock.h"
 #include "savepoint/file_system.h"
+#include "tests/testutil.h"
 #include "wal/wal_writer.h"
 
 namespace savepoint::wal {
@@ -95,33 +92,7 @@ TEST(WalFormat, WorkedExampleInDocsMatchesTheWriter) {
   std::string file;
   ASSERT_TRUE(fs->read_file("wal/00000001-0000000000000001.wal", &file).ok());
 
-  std::ifstream doc(std::string(SAVEPOINT_SOURCE_DIR) + "/docs/wal_format.md");
-  ASSERT_TRUE(doc.good());
-  std::string line;
-  bool in_example = false;
-  size_t checked = 0, max_end = 0;
-  const std::regex hex_line(R"(^([0-9a-f]{4})  ((?:[0-9a-fx]{2} )*[0-9a-fx]{2})( .*)?$)");
-  while (std::getline(doc, line)) {
-    if (line.rfind("## Worked example", 0) == 0) in_example = true;
-    if (!in_example) continue;
-    std::smatch m;
-    if (!std::regex_match(line, m, hex_line)) continue;
-    size_t offset = std::stoul(m[1].str(), nullptr, 16);
-    std::istringstream bytes(m[2].str());
-    std::string b;
-    while (bytes >> b) {
-      ASSERT_LT(offset, file.size()) << line;
-      if (b != "xx") {
-        EXPECT_EQ(static_cast<unsigned char>(file[offset]), std::stoul(b, nullptr, 16))
-            << "offset " << offset << " in: " << line;
-        checked++;
-      }
-      offset++;
-    }
-    max_end = std::max(max_end, offset);
-  }
-  EXPECT_GT(checked, 100u);
-  EXPECT_EQ(max_end, file.size()) << "the example must cover the whole file";
+  test::ExpectWorkedExampleMatches(std::string(SAVEPOINT_SOURCE_DIR) + "/docs/wal_format.md", file, 100u);
   Record r;
   size_t next = 0;
   ASSERT_TRUE(ParseRecord(file, 48, &r, &next).ok());
