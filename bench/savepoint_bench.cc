@@ -294,13 +294,13 @@ std::vector<Rng> MakeRngs(int threads) {
 // its node and value), so 1 / (2 x this latency) bounds one thread's get rate.
 Result<Report> RunMemoryLatency(const Config& cfg, int threads, const std::string&) {
   constexpr size_t kLine = 64 / sizeof(uint64_t);
-  constexpr size_t lines = (256u << 20) / 64;
-  std::vector<uint64_t> slots(lines * kLine);
-  std::vector<uint64_t> order(lines);
-  for (size_t i = 0; i < lines; i++) order[i] = i;
+  constexpr size_t kLines = (256u << 20) / 64;
+  std::vector<uint64_t> slots(kLines * kLine);
+  std::vector<uint64_t> order(kLines);
+  for (size_t i = 0; i < kLines; i++) order[i] = i;
   Rng rng(0x5eed);
-  for (size_t i = lines - 1; i > 0; i--) std::swap(order[i], order[rng.uniform(i)]);  // Sattolo: one cycle
-  for (size_t i = 0; i < lines; i++) slots[order[i] * kLine] = order[(i + 1) % lines] * kLine;
+  for (size_t i = kLines - 1; i > 0; i--) std::swap(order[i], order[rng.uniform(i)]);  // Sattolo: one cycle
+  for (size_t i = 0; i < kLines; i++) slots[order[i] * kLine] = order[(i + 1) % kLines] * kLine;
   constexpr int kLinks = 16;
   std::vector<uint64_t> at(static_cast<size_t>(threads), 0);
   auto chase = [&](int t) -> Result<uint64_t> {
@@ -311,7 +311,7 @@ Result<Report> RunMemoryLatency(const Config& cfg, int threads, const std::strin
   };
   SP_ASSIGN_OR_RETURN(Report r, RunTimed(cfg, threads, chase));
   r.ops *= kLinks;
-  r.extra.emplace_back("array_mib", static_cast<double>(lines * 64 >> 20));
+  r.extra.emplace_back("array_mib", static_cast<double>(kLines * 64 >> 20));
   r.extra.emplace_back("ns_per_load", r.seconds * 1e9 / static_cast<double>(r.ops));
   r.extra.emplace_back("latency_is_per", kLinks);
   return r;

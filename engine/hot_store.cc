@@ -26,8 +26,8 @@
 #include <mutex>
 #include <new>
 #include <queue>
-#include <span>
 #include <shared_mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -504,7 +504,7 @@ class MemoryKeyspace final : public HotKeyspace {
           if (const NodeTable::Bucket* b = sh.table.likely_bucket(hashes[i]); b != nullptr) {
             lines[0] = b->node;
             // make_shared puts the control block (the reference counts) just before the Value.
-            lines[1] = reinterpret_cast<const char*>(b->value.get()) - 16;
+            lines[1] = reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(b->value.get()) - 16);
           }
         }
         if (lines[0] != nullptr) {

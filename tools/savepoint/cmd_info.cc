@@ -79,7 +79,8 @@ Json SnapshotsJson(const std::string& dir, const std::vector<SnapshotStat>& snap
   return j;
 }
 
-// "3 snapshots, last LSN 1200 (timeline 1) created 2026-...  4.1 MiB", or "none".
+// "3 snapshots, last 00000001-00000000000004b0.snap: LSN 1200 (timeline 1), created 2026-..., 4.1 MiB", or
+// "none".
 std::string SnapshotsText(const std::vector<SnapshotStat>& snaps) {
   if (snaps.empty()) return "none";
   const SnapshotStat& last = snaps.back();
