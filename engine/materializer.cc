@@ -204,15 +204,18 @@ Status EngineImpl::write_effects(const std::vector<PendingEffect>& effects, uint
       batch.DeleteRange(cf, rocksdb::Slice(prefix.data(), prefix.size()), end);
       continue;
     }
-    // No upper bound (empty or all-0xff prefix): delete key by key, as RocksDB holds them. The keys this
-    // batch wrote so far are not in RocksDB yet: write them first. (Without applied_lsn: a crash before the
-    // rest replays these records again, which rewrites the same state.)
-    SP_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "materialising up to LSN " + std::to_string(last_lsn)));
-    batch.Clear();
+    // No upper bound (empty or all-0xff prefix): delete key by key, those RocksDB holds and those this batch
+    // put before this point (not in RocksDB yet). Still one write: a batch, and a RocksDB snapshot a save
+    // reads, never shows a part of it.
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
     const rocksdb::Slice start(prefix.data(), prefix.size());
     for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) batch.Delete(cf, it->key());
     SP_RETURN_IF_ERROR(FromRocks(it->status(), "materialising a prefix deletion"));
+    for (size_t j = 0; j < i; j++) {
+      if (cf_of[j] == cf && effects[j].kind == EffectKind::kPut && effects[j].key.starts_with(prefix)) {
+        batch.Delete(cf, rocksdb::Slice(effects[j].key.data(), effects[j].key.size()));
+      }
+    }
   }
   add_run(run_begin, effects.size());
 
