@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include <limits>
-#include <system_error>
 #include <set>
+#include <system_error>
 
 #include "engine/engine_impl.h"
 #include "engine/snapshot_catalog.h"
