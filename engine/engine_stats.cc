@@ -137,14 +137,17 @@ std::string EngineImpl::stats_prometheus() {
   auto metric = [&](const char* name, const char* type, const char* help) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
   };
+  // A metric of one unlabelled sample: the name is written once.
+  auto single = [&](const char* name, const char* type, const char* help, auto value) {
+    metric(name, type, help);
+    o << name << ' ' << value << '\n';
+  };
   metric("savepoint_commits_total", "counter", "Commits by durability.");
   o << "savepoint_commits_total{durability=\"sync\"} " << st.commits_sync << '\n'
     << "savepoint_commits_total{durability=\"relaxed\"} " << st.commits_relaxed << '\n'
     << "savepoint_commits_total{durability=\"unlogged\"} " << st.commits_unlogged << '\n';
-  metric("savepoint_commit_conflicts_total", "counter", "Commits refused by a precondition.");
-  o << "savepoint_commit_conflicts_total " << st.conflicts << '\n';
-  metric("savepoint_expired_keys_total", "counter", "Keys deleted by the TTL sweeper.");
-  o << "savepoint_expired_keys_total " << st.expired_keys << '\n';
+  single("savepoint_commit_conflicts_total", "counter", "Commits refused by a precondition.", st.conflicts);
+  single("savepoint_expired_keys_total", "counter", "Keys deleted by the TTL sweeper.", st.expired_keys);
   metric("savepoint_commit_latency_microseconds", "summary", "Commit latency.");
   for (auto [label, l] : {std::pair{"sync", st.commit_latency_sync}, std::pair{"relaxed", st.commit_latency_relaxed}}) {
     o << "savepoint_commit_latency_microseconds{durability=\"" << label << "\",quantile=\"0.5\"} " << l.p50_us << '\n'
@@ -157,33 +160,27 @@ std::string EngineImpl::stats_prometheus() {
   o << "savepoint_fsync_latency_microseconds{quantile=\"0.5\"} " << st.fsync_latency.p50_us << '\n'
     << "savepoint_fsync_latency_microseconds{quantile=\"0.99\"} " << st.fsync_latency.p99_us << '\n'
     << "savepoint_fsync_latency_microseconds_count " << st.fsync_latency.count << '\n';
-  metric("savepoint_wal_bytes_total", "counter", "WAL bytes written.");
-  o << "savepoint_wal_bytes_total " << st.wal_bytes << '\n';
-  metric("savepoint_wal_syncs_total", "counter", "WAL fdatasync calls.");
-  o << "savepoint_wal_syncs_total " << st.wal_syncs << '\n';
+  single("savepoint_wal_bytes_total", "counter", "WAL bytes written.", st.wal_bytes);
+  single("savepoint_wal_syncs_total", "counter", "WAL fdatasync calls.", st.wal_syncs);
   metric("savepoint_lsn", "gauge", "Log sequence numbers.");
   o << "savepoint_lsn{which=\"last\"} " << st.last_lsn << '\n'
     << "savepoint_lsn{which=\"durable\"} " << st.durable_lsn << '\n'
     << "savepoint_lsn{which=\"applied\"} " << st.applied_lsn << '\n';
-  metric("savepoint_materializer_lag_records", "gauge", "Committed records not yet in RocksDB.");
-  o << "savepoint_materializer_lag_records " << st.materializer_lag_records << '\n';
-  metric("savepoint_materializer_lag_bytes", "gauge", "Bytes of committed records not yet in RocksDB.");
-  o << "savepoint_materializer_lag_bytes " << st.materializer_lag_bytes << '\n';
-  metric("savepoint_commit_backpressure_waits_total", "counter", "Commits that waited for the materializer.");
-  o << "savepoint_commit_backpressure_waits_total " << st.commit_backpressure_waits << '\n';
-  metric("savepoint_checkpoints_total", "counter", "Checkpoints completed.");
-  o << "savepoint_checkpoints_total " << st.checkpoints << '\n';
+  single("savepoint_materializer_lag_records", "gauge", "Committed records not yet in RocksDB.",
+         st.materializer_lag_records);
+  single("savepoint_materializer_lag_bytes", "gauge", "Bytes of committed records not yet in RocksDB.",
+         st.materializer_lag_bytes);
+  single("savepoint_commit_backpressure_waits_total", "counter", "Commits that waited for the materializer.",
+         st.commit_backpressure_waits);
+  single("savepoint_checkpoints_total", "counter", "Checkpoints completed.", st.checkpoints);
   metric("savepoint_snapshots_total", "counter", "Saves by outcome.");
   o << "savepoint_snapshots_total{result=\"ok\"} " << st.snapshots_ok << '\n'
     << "savepoint_snapshots_total{result=\"failed\"} " << st.snapshots_failed << '\n';
-  metric("savepoint_snapshot_in_progress", "gauge", "1 while a save runs.");
-  o << "savepoint_snapshot_in_progress " << (st.snapshot_in_progress ? 1 : 0) << '\n';
-  metric("savepoint_changes_since_save", "gauge", "Changes since the last successful save.");
-  o << "savepoint_changes_since_save " << st.changes_since_save << '\n';
-  metric("savepoint_last_snapshot_seconds", "gauge", "Duration of the last successful save.");
-  o << "savepoint_last_snapshot_seconds " << st.last_snapshot_seconds << '\n';
-  metric("savepoint_archived_segments_total", "counter", "WAL segments archived since open.");
-  o << "savepoint_archived_segments_total " << st.archived_segments << '\n';
+  single("savepoint_snapshot_in_progress", "gauge", "1 while a save runs.", st.snapshot_in_progress ? 1 : 0);
+  single("savepoint_changes_since_save", "gauge", "Changes since the last successful save.", st.changes_since_save);
+  single("savepoint_last_snapshot_seconds", "gauge", "Duration of the last successful save.",
+         st.last_snapshot_seconds);
+  single("savepoint_archived_segments_total", "counter", "WAL segments archived since open.", st.archived_segments);
   metric("savepoint_keyspace_keys", "gauge", "Keys in memory per keyspace.");
   for (const KeyspaceStats& k : st.keyspaces) {
     o << "savepoint_keyspace_keys{keyspace=\"" << LabelValue(k.name) << "\",persistence=\"" << k.persistence
