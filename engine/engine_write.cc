@@ -73,9 +73,7 @@ std::string Describe(const Keyspace* ks, std::string_view key) {
 void ReleaseValues(std::array<ValuePtr, 32>* values) {
   for (const ValuePtr& v : *values) {
     if (v == nullptr) continue;
-    // make_shared puts the control block (the reference counts) just before the Value.
-    const auto addr = reinterpret_cast<uintptr_t>(v.get());
-    __builtin_prefetch(reinterpret_cast<const void*>(addr - 16), 1);
+    __builtin_prefetch(ControlBlockOf(v), 1);
     __builtin_prefetch(v.get());
   }
   for (const ValuePtr& v : *values) {

@@ -503,8 +503,7 @@ class MemoryKeyspace final : public HotKeyspace {
           std::shared_lock lock(sh.mu);
           if (const NodeTable::Bucket* b = sh.table.likely_bucket(hashes[i]); b != nullptr) {
             lines[0] = b->node;
-            // make_shared puts the control block (the reference counts) just before the Value.
-            lines[1] = reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(b->value.get()) - 16);
+            lines[1] = ControlBlockOf(b->value);
           }
         }
         if (lines[0] != nullptr) {

@@ -47,6 +47,13 @@ struct HotStats {
   uint64_t hits = 0, misses = 0;  // cached residency
 };
 
+// For prefetching: where the reference counts of `value` live. Values are made by make_shared, which puts
+// the control block (libstdc++: vtable pointer and two counts, 16 bytes) just before the object. Only ever
+// prefetched, never dereferenced, so a wrong guess costs a wasted fetch, not correctness.
+inline const void* ControlBlockOf(const ValuePtr& value) {
+  return reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(value.get()) - 16);
+}
+
 class HotKeyspace {
  public:
   virtual ~HotKeyspace() = default;
