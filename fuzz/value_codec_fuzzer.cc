@@ -81,15 +81,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Profile, name, hp, online, score
 // before a field changed from double to an integer without an upgrade, can. Known and reported (it is in
 // nlohmann's conversion, which the registry cannot intercept per field); such documents go to Profile only.
 bool FloatsFitPlayerIntegers(const nlohmann::json& doc) {
-  std::vector<const nlohmann::json*> todo = {&doc};
-  while (!todo.empty()) {
-    const nlohmann::json* j = todo.back();
-    todo.pop_back();
+  std::vector<const nlohmann::json*> pending = {&doc};
+  while (!pending.empty()) {
+    const nlohmann::json* j = pending.back();
+    pending.pop_back();
     if (j->is_number_float()) {
       const double f = j->get<double>();
       if (!(f > -1.0 && f < 32768.0)) return false;  // uint32_t and int16_t fields: NaN fails too
     } else if (j->is_structured()) {
-      for (const auto& child : *j) todo.push_back(&child);
+      for (const auto& child : *j) pending.push_back(&child);
     }
   }
   return true;
