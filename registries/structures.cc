@@ -425,10 +425,7 @@ Status StructuresImpl::load_element(std::string_view row_key, std::string_view v
       return Status::OK();
     case kZSetMember: {
       if (value.size() != 8) return corrupt("bad score");
-      auto* z = static_cast<ZSetData*>(obj.data.get());
-      const double score = DecodeScore(value);
-      z->scores.emplace(std::string(rest), score);
-      z->order.insert({score, std::string(rest)});
+      ZSetPut(static_cast<ZSetData*>(obj.data.get()), std::string(rest), DecodeScore(value));
       return Status::OK();
     }
     case kListItem: {

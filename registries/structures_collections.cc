@@ -212,19 +212,48 @@ Result<int64_t> StructuresImpl::scard(std::string_view key) {
 
 namespace {
 
-void ZSetPut(ZSetData* z, const std::string& member, double score) {
-  auto [it, inserted] = z->scores.try_emplace(member, score);
-  if (!inserted) {
-    z->order.erase({it->second, member});
-    it->second = score;
-  }
-  z->order.insert({score, member});
+// (score, member) orders before `b`.
+bool OrdersBefore(double score, std::string_view member, const ScoreTree::value_type& b) {
+  return score < b.first || (score == b.first && member < b.second);
 }
+bool OrdersBefore(const ScoreTree::value_type& a, double score, std::string_view member) {
+  return a.first < score || (a.first == score && a.second < member);
+}
+
+}  // namespace
+
+// Sets the score of `member`, adding it if new. As Redis's zslUpdateScore: when the new score keeps the
+// member between its neighbours (small increments, the usual ZINCRBY), the tree keeps its shape and only the
+// key's score changes, so no search, removal or rebalancing is needed.
+void ZSetPut(ZSetData* z, const std::string& member, double score) {
+  auto [it, inserted] = z->scores.try_emplace(member);
+  ZMember& m = it->second;
+  if (!inserted) {
+    ScoreTree::iterator next = m.node;
+    ++next;
+    const bool after_prev = m.node == z->order.begin() || [&] {
+      ScoreTree::iterator prev = m.node;
+      --prev;
+      return OrdersBefore(*prev, score, member);
+    }();
+    if (after_prev && (next == z->order.end() || OrdersBefore(score, member, *next))) {
+      // The tree's nodes hold non-const keys; the order, and so the tree, is unchanged by this write.
+      const_cast<double&>(m.node->first) = score;
+      m.score = score;
+      return;
+    }
+    z->order.erase(m.node);
+  }
+  m.score = score;
+  m.node = z->order.insert({score, member}).first;
+}
+
+namespace {
 
 void ZSetErase(ZSetData* z, std::string_view member) {
   auto it = z->scores.find(member);
   if (it == z->scores.end()) return;
-  z->order.erase({it->second, it->first});
+  z->order.erase(it->second.node);
   z->scores.erase(it);
 }
 
@@ -263,7 +292,7 @@ Result<int64_t> StructuresImpl::zadd(std::string_view key, const std::vector<Sco
     if (auto it = next.find(m.member); it != next.end()) {
       cur = it->second;
     } else if (z != nullptr) {
-      if (auto zit = z->scores.find(m.member); zit != z->scores.end()) cur = zit->second;
+      if (auto zit = z->scores.find(m.member); zit != z->scores.end()) cur = zit->second.score;
     }
     if (!cur.has_value()) {
       if (o.xx) continue;
@@ -297,7 +326,7 @@ Result<double> StructuresImpl::zincrby(std::string_view key, double delta, std::
   auto* z = DataOf<ZSetData>(obj);
   double score = delta;
   if (z != nullptr) {
-    if (auto it = z->scores.find(member); it != z->scores.end()) score = it->second + delta;
+    if (auto it = z->scores.find(member); it != z->scores.end()) score = it->second.score + delta;
   }
   if (std::isnan(score)) return Status::InvalidArgument("resulting score is not a number (NaN)");
   batch.put_element(key, kZSetMember, member, EncodeScore(score));
@@ -319,7 +348,7 @@ Result<std::optional<double>> StructuresImpl::zscore(std::string_view key, std::
   if (z == nullptr) return std::optional<double>();
   auto it = z->scores.find(member);
   if (it == z->scores.end()) return std::optional<double>();
-  return std::optional<double>(it->second);
+  return std::optional<double>(it->second.score);
 }
 
 Result<std::optional<int64_t>> StructuresImpl::zrank(std::string_view key, std::string_view member, bool reverse) {
@@ -330,7 +359,7 @@ Result<std::optional<int64_t>> StructuresImpl::zrank(std::string_view key, std::
   if (z == nullptr) return std::optional<int64_t>();
   auto it = z->scores.find(member);
   if (it == z->scores.end()) return std::optional<int64_t>();
-  const auto rank = static_cast<int64_t>(z->order.order_of_key({it->second, it->first}));
+  const auto rank = static_cast<int64_t>(z->order.order_of_key(*it->second.node));
   return std::optional<int64_t>(reverse ? static_cast<int64_t>(z->order.size()) - 1 - rank : rank);
 }
 

@@ -83,10 +83,16 @@ struct SetData : Container {
 // Ordered by (score, member bytes); order statistics give rank and range in O(log n).
 using ScoreTree = __gnu_pbds::tree<std::pair<double, std::string>, __gnu_pbds::null_type, std::less<>,
                                    __gnu_pbds::rb_tree_tag, __gnu_pbds::tree_order_statistics_node_update>;
+struct ZMember {
+  double score = 0;
+  ScoreTree::iterator node;  // (score, member) in `order`: a score change starts from it, not from a search
+};
 struct ZSetData : Container {
-  StringMap<double> scores;
+  StringMap<ZMember> scores;
   ScoreTree order;
 };
+// Sets the score of `member` in both structures, adding it if new.
+void ZSetPut(ZSetData* z, const std::string& member, double score);
 
 struct ListData : Container {
   std::deque<std::string> items;
