@@ -22,13 +22,15 @@ Result<HotEntry> EngineImpl::read_materialized(Keyspace* ks, std::string_view ke
     std::lock_guard<std::mutex> lock(ks->decoder_mu);
     decoder = ks->decoder;
   }
-  std::shared_ptr<const void> decoded;
+  ValuePtr v;
   if (decoder != nullptr) {
     auto d = (*decoder)(value);
     if (!d.ok()) return d.status().WithContext("decoding " + ks->def.name + " key " + rocksdb::Slice(key).ToString(true));
-    decoded = std::move(d).value();
+    v = std::move(d).value();
+  } else {
+    v = MakeValue(std::string(value));
   }
-  HotEntry e{MakeValue(std::string(value), std::move(decoded)), next_version_.fetch_add(1), expire_at, 0};
+  HotEntry e{std::move(v), next_version_.fetch_add(1), expire_at, 0};
   ks->hot->fill(key, e, read_at);
   return e;
 }
@@ -48,8 +50,7 @@ Status EngineImpl::set_decoder(Keyspace* ks, Decoder decoder) {
         failed = d.status().WithContext("decoding " + ks->def.name + " key " + rocksdb::Slice(key).ToString(true));
         return false;
       }
-      decoded.emplace_back(std::string(key), HotEntry{MakeValue(e.value->bytes, std::move(d).value()), e.version,
-                                                      e.expire_at_micros, 0});
+      decoded.emplace_back(std::string(key), HotEntry{std::move(d).value(), e.version, e.expire_at_micros, 0});
       return true;
     });
     SP_RETURN_IF_ERROR(failed);

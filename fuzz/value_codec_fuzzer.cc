@@ -132,10 +132,10 @@ void CheckTyped(std::string_view row, bool doc_ok) {
   CheckDecodeStatus(v.status());
   if (!v.ok()) return;
   Check(doc_ok);
-  const std::string bytes = ValueCodec<V>::encode(**v, schema);
+  const std::string bytes = ValueCodec<V>::encode(*v, schema);
   auto back = ValueCodec<V>::decode(bytes, schema);
   Check(back.ok());
-  Check(ValueCodec<V>::encode(**back, schema) == bytes);
+  Check(ValueCodec<V>::encode(*back, schema) == bytes);
 }
 
 void FuzzRow(std::string_view row) {
@@ -154,7 +154,7 @@ void FuzzRow(std::string_view row) {
   CheckTyped<Profile>(row, doc.ok());
   // Bytes values are stored as they are.
   auto raw = ValueCodec<Bytes>::decode(row, schema);
-  Check(raw.ok() && (*raw)->data == row);
+  Check(raw.ok() && raw->data == row);
 }
 
 // ------------------------------------------------------------------------------------------ merge patch

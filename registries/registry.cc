@@ -196,13 +196,22 @@ RegistryCore::~RegistryCore() {
 }
 
 Result<std::shared_ptr<const void>> RegistryCore::decoded(const Entry& entry) const {
-  if (entry.value->decoded != nullptr) return entry.value->decoded;
+  // Shares the Value's ownership: its object may not own itself (MakeValueWith).
+  if (const void* object = entry.value->decoded.get(); object != nullptr) {
+    return std::shared_ptr<const void>(entry.value, object);
+  }
   if (!decode_) return Status::InvalidArgument("registry has no decoder");
-  return decode_(entry.value->bytes);
+  SP_ASSIGN_OR_RETURN(ValuePtr value, decode_(entry.value->bytes));
+  const void* object = value->decoded.get();
+  return std::shared_ptr<const void>(std::move(value), object);
 }
 
 Status RegistryCore::get_row(std::string_view primary, std::shared_ptr<const void>* out) const {
   SP_ASSIGN_OR_RETURN(Entry e, engine_->get(ks_, primary));
+  if (const void* object = e.value->decoded.get(); object != nullptr) {
+    *out = std::shared_ptr<const void>(std::move(e.value), object);  // moved: no reference count changes
+    return Status::OK();
+  }
   SP_ASSIGN_OR_RETURN(*out, decoded(e));
   return Status::OK();
 }

@@ -95,6 +95,36 @@ TEST_F(RegistryTest, TypedRowsAndDecodedValuesAcrossARestart) {
   EXPECT_TRUE(chars->get(3).status().IsNotFound());
 }
 
+// A value and its object share one allocation (MakeValueWith), the object not owning itself: what get()
+// returned must keep it alive through overwrites, removal, and the engine closing (ASan checks the reads).
+TEST_F(RegistryTest, ObjectsFromGetOutliveTheirRowAndTheEngine) {
+  Open();
+  auto chars = OpenChars();
+  ASSERT_TRUE(chars->put(7, {7, "aria", 12, {"sword"}}).ok());
+  std::shared_ptr<const Character> written = *chars->get(7);
+  ASSERT_TRUE(chars->put(7, {7, "aria", 13, {}}).ok());
+  std::shared_ptr<const Character> updated = *chars->get(7);
+  ASSERT_TRUE(chars->remove(7).ok());
+  ASSERT_TRUE(engine_->checkpoint().ok());  // the materializer has let go of both values too
+  chars.reset();
+  Close();
+  EXPECT_EQ(*written, (Character{7, "aria", 12, {"sword"}}));
+  EXPECT_EQ(*updated, (Character{7, "aria", 13, {}}));
+
+  Open();  // and a value decoded at open
+  chars = OpenChars();
+  ASSERT_TRUE(chars->put(8, {8, "bren", 4, {"shield"}}).ok());
+  chars.reset();
+  Close();
+  Open();
+  chars = OpenChars();
+  std::shared_ptr<const Character> loaded = *chars->get(8);
+  ASSERT_TRUE(chars->remove(8).ok());
+  chars.reset();
+  Close();
+  EXPECT_EQ(*loaded, (Character{8, "bren", 4, {"shield"}}));
+}
+
 TEST_F(RegistryTest, TenantRowsAreOneRangeInKeyOrder) {
   Open();
   auto r = TenantRegistry<std::string, Character>::open(engine_.get(), "routes");

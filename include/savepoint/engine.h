@@ -166,8 +166,9 @@ class Engine {
   virtual Status drop_keyspace(std::string_view name) = 0;
   virtual std::vector<KeyspaceInfo> keyspaces() = 0;
 
-  // Turns stored bytes into the object the layer above works with (registries: a typed value).
-  using Decoder = std::function<Result<std::shared_ptr<const void>>(std::string_view bytes)>;
+  // Builds the Value of stored bytes: the bytes and the object the layer above works with (registries: a
+  // typed value, MakeValueWith).
+  using Decoder = std::function<Result<ValuePtr>(std::string_view bytes)>;
   // From now on values of `ks` carry their decoded object: every resident value is decoded once, here, and
   // values read from disk later are decoded as they load. Registries call it when they open, so their gets
   // decode nothing. Fails, changing nothing, when a stored value does not decode (naming the key).

@@ -145,10 +145,10 @@ struct ValueCodec {
   static std::string encode(const V& v, const Schema& schema) {
     return registry_internal::EncodeDocument(schema.version, nlohmann::json(v));
   }
-  static Result<std::shared_ptr<const V>> decode(std::string_view bytes, const Schema& schema) {
+  static Result<V> decode(std::string_view bytes, const Schema& schema) {
     SP_ASSIGN_OR_RETURN(nlohmann::json doc, registry_internal::DecodeDocument(bytes, schema));
     try {
-      return std::make_shared<const V>(doc.get<V>());
+      return doc.get<V>();
     } catch (const nlohmann::json::exception& e) {
       return Status::Corruption(std::string("value does not match the registry's type: ") + e.what());
     }
@@ -157,8 +157,8 @@ struct ValueCodec {
 template <>
 struct ValueCodec<Bytes> {
   static std::string encode(const Bytes& v, const Schema&) { return v.data; }
-  static Result<std::shared_ptr<const Bytes>> decode(std::string_view bytes, const Schema&) {
-    return std::make_shared<const Bytes>(Bytes{std::string(bytes)});
+  static Result<Bytes> decode(std::string_view bytes, const Schema&) {
+    return Bytes{std::string(bytes)};
   }
 };
 
@@ -218,8 +218,7 @@ class RegistryCore {
   Status attach_index(std::unique_ptr<IndexBase> index, Keyspace* index_ks);
   std::vector<IndexBase*> indexes() const;
 
-  using DecodeFn = std::function<Result<std::shared_ptr<const void>>(std::string_view bytes)>;
-  void set_decode(DecodeFn fn) { decode_ = std::move(fn); }
+  void set_decode(Engine::Decoder fn) { decode_ = std::move(fn); }
 
  private:
   // The row's object as the commit sees it; nullptr when absent.
@@ -231,7 +230,7 @@ class RegistryCore {
   Engine* const engine_;
   Keyspace* const ks_;
   const Schema schema_;
-  DecodeFn decode_;
+  Engine::Decoder decode_;
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<IndexBase>> indexes_;  // GUARDED_BY(mu_); never shrinks
   std::vector<std::thread> builders_;                // GUARDED_BY(mu_)
@@ -302,9 +301,9 @@ class Registry {
     std::unique_ptr<Registry> r(new Registry(engine, ks, std::string(name), std::move(options.schema)));
     // The engine keeps this decoder after the registry is gone (cache misses use it): it owns its schema.
     auto schema = std::make_shared<const Schema>(r->core_->schema());
-    auto decode = [schema](std::string_view bytes) -> Result<std::shared_ptr<const void>> {
-      SP_ASSIGN_OR_RETURN(std::shared_ptr<const V> v, ValueCodec<V>::decode(bytes, *schema));
-      return std::shared_ptr<const void>(std::move(v));
+    auto decode = [schema](std::string_view bytes) -> Result<ValuePtr> {
+      SP_ASSIGN_OR_RETURN(V v, ValueCodec<V>::decode(bytes, *schema));
+      return MakeValueWith(std::string(bytes), std::move(v));
     };
     r->core_->set_decode(decode);
     SP_RETURN_IF_ERROR(engine->set_decoder(ks, decode));
@@ -315,7 +314,7 @@ class Registry {
   Result<std::shared_ptr<const V>> get(const K& key) const {
     std::shared_ptr<const void> v;
     SP_RETURN_IF_ERROR(core_->get_row(EncodeTypedKey(key), &v));
-    return std::static_pointer_cast<const V>(v);
+    return std::static_pointer_cast<const V>(std::move(v));
   }
   bool contains(const K& key) const { return get(key).ok(); }
 
@@ -338,19 +337,18 @@ class Registry {
 
   // The same, as part of a caller's transaction (atomic across registries and structures).
   void put(Transaction* txn, const K& key, V value) const {
-    auto v = std::make_shared<const V>(std::move(value));
-    std::string bytes = ValueCodec<V>::encode(*v, core_->schema());
-    core_->stage(txn, EncodeTypedKey(key), MakeValue(std::move(bytes), std::move(v)));
+    std::string bytes = ValueCodec<V>::encode(value, core_->schema());
+    core_->stage(txn, EncodeTypedKey(key), MakeValueWith(std::move(bytes), std::move(value)));
   }
   void remove(Transaction* txn, const K& key) const { core_->stage(txn, EncodeTypedKey(key), nullptr); }
   void update(Transaction* txn, const K& key, std::function<Status(V&)> fn) const {
     const Schema* schema = &core_->schema();
     core_->stage_update(txn, EncodeTypedKey(key), [fn = std::move(fn), schema](const void* cur) -> Result<ValuePtr> {
       if (cur == nullptr) return Status::NotFound("no such row");
-      auto copy = std::make_shared<V>(*static_cast<const V*>(cur));
-      SP_RETURN_IF_ERROR(fn(*copy));
-      std::string bytes = ValueCodec<V>::encode(*copy, *schema);
-      return MakeValue(std::move(bytes), std::shared_ptr<const V>(std::move(copy)));
+      V copy = *static_cast<const V*>(cur);
+      SP_RETURN_IF_ERROR(fn(copy));
+      std::string bytes = ValueCodec<V>::encode(copy, *schema);
+      return MakeValueWith(std::move(bytes), std::move(copy));
     });
   }
 
