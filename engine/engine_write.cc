@@ -73,7 +73,7 @@ std::string Describe(const Keyspace* ks, std::string_view key) {
 void ReleaseValues(std::array<ValuePtr, 32>* values) {
   for (const ValuePtr& v : *values) {
     if (v == nullptr) continue;
-    __builtin_prefetch(ControlBlockOf(v), 1);
+    __builtin_prefetch(ControlBlockOf(v.get()), 1);
     __builtin_prefetch(v.get());
   }
   for (const ValuePtr& v : *values) {
@@ -199,6 +199,8 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
     const std::string_view key = op.key;  // (a view: a conditional with "x" would copy the key)
     SP_RETURN_IF_ERROR(check_key(op.kind == Transaction::Op::Kind::kRemovePrefix && key.empty() ? "x" : key)
                            .WithContext(op.ks->def.name));
+    // The key's hash bucket arrives while the commit waits for the sequencer and stages (see publish()).
+    if (op.kind != Transaction::Op::Kind::kRemovePrefix) op.ks->hot->prefetch(key);
     if (op.value != nullptr && op.value->bytes.size() > kMaxValueBytes) {
       return Status::InvalidArgument("value of " + std::to_string(op.value->bytes.size()) + " bytes for " +
                                      Describe(op.ks, op.key) + " exceeds the " + std::to_string(kMaxValueBytes) +
@@ -327,8 +329,9 @@ Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability d
   bool coalesced = false;
   size_t logged = 0;
   for (const Staged& s : staged) {
-    // The hot store's lines for the key arrive while the effects are encoded and logged.
-    if (s.kind != EffectKind::kDeletePrefix) s.ks->hot->prefetch(s.key);
+    // The hot store's lines for the key arrive while the effects are encoded and logged: its bucket
+    // (fetched since commit() asked for it, for the transaction's own ops), then its node and value.
+    if (s.kind != EffectKind::kDeletePrefix) s.ks->hot->prefetch(s.key, HotKeyspace::Prefetch::kBucket);
     if (s.ks->logged()) {
       logged++;
       effective = Stronger(effective, s.ks->def.options.durability);
@@ -344,6 +347,9 @@ Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability d
       if (!s.ks->logged()) continue;
       EncodeEffect(s.kind, s.ks->def.id, s.key, s.expire_at_micros,
                    s.value != nullptr ? std::string_view(s.value->bytes) : std::string_view(), &payload);
+    }
+    for (const Staged& s : staged) {
+      if (s.kind != EffectKind::kDeletePrefix) s.ks->hot->prefetch(s.key, HotKeyspace::Prefetch::kEntry);
     }
     auto appended = wal_->append_nowait(wal::RecordType::kTransaction, payload, now);
     if (!appended.ok()) return appended.status();  // nothing applied, nothing marked

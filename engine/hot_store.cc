@@ -457,6 +457,9 @@ class MemoryKeyspace final : public HotKeyspace {
     const uint64_t hash = KeyHash(key);
     const Shard& sh = shards_[hash % kShards];
     std::shared_lock lock(sh.mu);
+    if (const NodeTable::Bucket* likely = sh.table.likely_bucket(hash); likely != nullptr) {
+      PrefetchValue(likely->value.get());
+    }
     const NodeTable::Bucket* b = sh.table.find(key, hash);
     if (b == nullptr || Expired(b->node->expire_at_micros, now_micros)) return Lookup::kAbsent;
     entry->value = b->value;
@@ -479,53 +482,24 @@ class MemoryKeyspace final : public HotKeyspace {
                 Entry* entries) override {
     // Three passes over a group of keys, each starting the memory fetches the next one needs, so a group's
     // cache misses overlap instead of following one another: the home buckets; then, from the buckets, the
-    // nodes (for the key comparison) and the values' control blocks (for the reference); then the reads.
-    // Prefetches are issued after each shard unlock (see prefetch()); prefetching memory freed meanwhile is
-    // harmless, and the reads take the locks again.
+    // nodes (for the key comparison) and the values (for the reference); then the reads, which take the
+    // shard locks again.
     constexpr size_t kGroup = 16;
     uint64_t hashes[kGroup];
     for (size_t base = 0; base < keys.size(); base += kGroup) {
       const size_t n = std::min(kGroup, keys.size() - base);
       for (size_t i = 0; i < n; i++) {
         hashes[i] = KeyHash(keys[base + i]);
-        const Shard& sh = shards_[hashes[i] % kShards];
-        const void* line;
-        {
-          std::shared_lock lock(sh.mu);
-          line = sh.table.home_bucket(hashes[i]);
-        }
-        if (line != nullptr) __builtin_prefetch(line);
+        PrefetchBucket(hashes[i]);
       }
-      for (size_t i = 0; i < n; i++) {
-        const Shard& sh = shards_[hashes[i] % kShards];
-        const void* lines[2] = {nullptr, nullptr};
-        {
-          std::shared_lock lock(sh.mu);
-          if (const NodeTable::Bucket* b = sh.table.likely_bucket(hashes[i]); b != nullptr) {
-            lines[0] = b->node;
-            lines[1] = ControlBlockOf(b->value);
-          }
-        }
-        if (lines[0] != nullptr) {
-          __builtin_prefetch(lines[0]);
-          __builtin_prefetch(lines[1], 1);
-        }
-      }
+      for (size_t i = 0; i < n; i++) PrefetchEntry(hashes[i]);
       for (size_t i = 0; i < n; i++) found[base + i] = get(keys[base + i], now_micros, &entries[base + i]);
     }
   }
 
-  void prefetch(std::string_view key) override {
+  void prefetch(std::string_view key, Prefetch depth) override {
     const uint64_t hash = KeyHash(key);
-    const Shard& sh = shards_[hash % kShards];
-    const void* line;
-    {
-      std::shared_lock lock(sh.mu);
-      line = sh.table.home_bucket(hash);
-    }
-    // After the unlock: the unlock (an atomic read-modify-write) would wait for the prefetch to complete.
-    // Prefetching memory freed meanwhile is harmless.
-    if (line != nullptr) __builtin_prefetch(line);
+    depth == Prefetch::kBucket ? PrefetchBucket(hash) : PrefetchEntry(hash);
   }
 
   void apply_put(std::string_view key, HotEntry entry, ValuePtr* displaced_out) override {
@@ -647,6 +621,34 @@ class MemoryKeyspace final : public HotKeyspace {
 
  private:
   using Order = absl::btree_set<MemNode*, NodeKeyLess>;
+
+  // The prefetches are issued after the shard unlock: the unlock (an atomic read-modify-write) would wait
+  // for them to complete. Prefetching memory freed meanwhile is harmless.
+  void PrefetchBucket(uint64_t hash) const {
+    const Shard& sh = shards_[hash % kShards];
+    const void* line;
+    {
+      std::shared_lock lock(sh.mu);
+      line = sh.table.home_bucket(hash);
+    }
+    if (line != nullptr) __builtin_prefetch(line);
+  }
+  void PrefetchEntry(uint64_t hash) const {
+    const Shard& sh = shards_[hash % kShards];
+    const void* node = nullptr;
+    const Value* value = nullptr;  // not a ValuePtr: its copy would wait for the reference counts
+    {
+      std::shared_lock lock(sh.mu);
+      if (const NodeTable::Bucket* b = sh.table.likely_bucket(hash); b != nullptr) {
+        node = b->node;
+        value = b->value.get();
+      }
+    }
+    if (node != nullptr) {
+      __builtin_prefetch(node);
+      PrefetchValue(value);
+    }
+  }
 
   struct Shard {
     mutable SharedSpinMutex mu;
@@ -785,7 +787,7 @@ class CachedKeyspace final : public HotKeyspace {
     for (size_t i = 0; i < keys.size(); i++) found[i] = get(keys[i], now_micros, &entries[i]);
   }
 
-  void prefetch(std::string_view) override {}
+  void prefetch(std::string_view, Prefetch) override {}
 
   void apply_put(std::string_view key, HotEntry entry, ValuePtr* displaced) override {
     Store(key, std::move(entry), false, 0, displaced);

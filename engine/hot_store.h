@@ -47,11 +47,23 @@ struct HotStats {
   uint64_t hits = 0, misses = 0;  // cached residency
 };
 
-// For prefetching: where the reference counts of `value` live. Values are made by make_shared, which puts
-// the control block (libstdc++: vtable pointer and two counts, 16 bytes) just before the object. Only ever
-// prefetched, never dereferenced, so a wrong guess costs a wasted fetch, not correctness.
-inline const void* ControlBlockOf(const ValuePtr& value) {
-  return reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(value.get()) - 16);
+// For prefetching: where the reference counts of `value` live. Values are made by make_shared, either alone
+// (MakeValue) or as the first member of a block (MakeValueWith), and make_shared puts the control block
+// (libstdc++: vtable pointer and two counts, 16 bytes) just before the object. Only ever prefetched, never
+// dereferenced, so a wrong guess costs a wasted fetch, not correctness.
+inline const void* ControlBlockOf(const Value* value) {
+  return reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(value) - 16);
+}
+
+// Starts fetching the first cache lines of `value`'s allocation: its reference counts, which a read's copy
+// of the pointer updates with a locked instruction (executed only at retirement, so never early by itself),
+// and what follows them (the Value, and a registry's decoded object: MakeValueWith). Issued as soon as the
+// bucket is known, these fetches overlap the one of the node for the key comparison.
+inline void PrefetchValue(const Value* value) {
+  const char* cb = static_cast<const char*>(ControlBlockOf(value));
+  __builtin_prefetch(cb, 1);
+  __builtin_prefetch(cb + 64);
+  __builtin_prefetch(cb + 128);
 }
 
 class HotKeyspace {
@@ -75,9 +87,12 @@ class HotKeyspace {
   virtual void get_many(std::span<const std::string_view> keys, uint64_t now_micros, Lookup* found,
                         Entry* entries) = 0;
 
-  // Warms the cache line a write or read of `key` will touch first (memory residency: its hash bucket), so
-  // that its fetch overlaps the caller's work in between. Changes nothing. No-op for cached residency.
-  virtual void prefetch(std::string_view key) = 0;
+  // Warms the cache lines a write or read of `key` will touch, so that their fetch overlaps the caller's
+  // work in between: kBucket, its hash bucket; kEntry, through the bucket, its node and value (the bucket
+  // should be in cache by then, from an earlier kBucket; otherwise this waits for it). Changes nothing.
+  // Memory residency only; a no-op for cached residency.
+  enum class Prefetch { kBucket, kEntry };
+  virtual void prefetch(std::string_view key, Prefetch depth = Prefetch::kBucket) = 0;
 
   // --- writes (one writer at a time) ---
   // With `displaced` non-null, the value the put replaces (if any) is moved to *displaced for the caller to
