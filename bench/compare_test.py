@@ -38,6 +38,7 @@ EXPECTED = {
     "group commit t=4": ("put_sync", False, True),
     "get t=1": ("get", True, True),
     "get t=1, redis pipelined": ("get", True, False),
+    "get t=1, redis pipelined, 50 clients": ("get", True, False),
     "get_many t=1 (32 keys per call), redis pipelined": ("get_many", True, False),
     "mixed t=1": ("mixed", False, True),
     "zincrby t=1": ("zincrby", True, False),
