@@ -210,42 +210,14 @@ Result<int64_t> StructuresImpl::scard(std::string_view key) {
 
 // ----------------------------------------------------------------------------------------- sorted sets
 
-namespace {
-
-// (score, member) orders before `b`.
-bool OrdersBefore(double score, std::string_view member, const ScoreTree::value_type& b) {
-  return score < b.first || (score == b.first && member < b.second);
-}
-bool OrdersBefore(const ScoreTree::value_type& a, double score, std::string_view member) {
-  return a.first < score || (a.first == score && a.second < member);
-}
-
-}  // namespace
-
-// Sets the score of `member`, adding it if new. As Redis's zslUpdateScore: when the new score keeps the
-// member between its neighbours (small increments, the usual ZINCRBY), the tree keeps its shape and only the
-// key's score changes, so no search, removal or rebalancing is needed.
 void ZSetPut(ZSetData* z, const std::string& member, double score) {
-  auto [it, inserted] = z->scores.try_emplace(member);
-  ZMember& m = it->second;
-  if (!inserted) {
-    ScoreTree::iterator next = m.node;
-    ++next;
-    const bool after_prev = m.node == z->order.begin() || [&] {
-      ScoreTree::iterator prev = m.node;
-      --prev;
-      return OrdersBefore(*prev, score, member);
-    }();
-    if (after_prev && (next == z->order.end() || OrdersBefore(score, member, *next))) {
-      // The tree's nodes hold non-const keys; the order, and so the tree, is unchanged by this write.
-      const_cast<double&>(m.node->first) = score;
-      m.score = score;
-      return;
-    }
-    z->order.erase(m.node);
+  auto [it, inserted] = z->scores.try_emplace(member, score);
+  if (inserted) {
+    z->order.insert(score, member);
+  } else {
+    z->order.update(it->second, score, member);
+    it->second = score;
   }
-  m.score = score;
-  m.node = z->order.insert({score, member}).first;
 }
 
 namespace {
@@ -253,15 +225,15 @@ namespace {
 void ZSetErase(ZSetData* z, std::string_view member) {
   auto it = z->scores.find(member);
   if (it == z->scores.end()) return;
-  z->order.erase(it->second.node);
+  z->order.erase(it->second, member);
   z->scores.erase(it);
 }
 
 // The first element with score above (or at, when inclusive) `min`.
-ScoreTree::const_iterator LowerBound(const ZSetData& z, ScoreBound min) {
-  if (!min.exclusive) return z.order.lower_bound({min.value, std::string()});
+ScoreIndex::iterator LowerBound(const ZSetData& z, ScoreBound min) {
+  if (!min.exclusive) return z.order.lower_bound(min.value, "");
   if (min.value == HUGE_VAL) return z.order.end();
-  return z.order.lower_bound({std::nextafter(min.value, HUGE_VAL), std::string()});
+  return z.order.lower_bound(std::nextafter(min.value, HUGE_VAL), "");
 }
 
 bool BelowMax(double score, ScoreBound max) { return max.exclusive ? score < max.value : score <= max.value; }
@@ -292,7 +264,7 @@ Result<int64_t> StructuresImpl::zadd(std::string_view key, const std::vector<Sco
     if (auto it = next.find(m.member); it != next.end()) {
       cur = it->second;
     } else if (z != nullptr) {
-      if (auto zit = z->scores.find(m.member); zit != z->scores.end()) cur = zit->second.score;
+      if (auto zit = z->scores.find(m.member); zit != z->scores.end()) cur = zit->second;
     }
     if (!cur.has_value()) {
       if (o.xx) continue;
@@ -326,7 +298,7 @@ Result<double> StructuresImpl::zincrby(std::string_view key, double delta, std::
   auto* z = DataOf<ZSetData>(obj);
   double score = delta;
   if (z != nullptr) {
-    if (auto it = z->scores.find(member); it != z->scores.end()) score = it->second.score + delta;
+    if (auto it = z->scores.find(member); it != z->scores.end()) score = it->second + delta;
   }
   if (std::isnan(score)) return Status::InvalidArgument("resulting score is not a number (NaN)");
   batch.put_element(key, kZSetMember, member, EncodeScore(score));
@@ -348,7 +320,7 @@ Result<std::optional<double>> StructuresImpl::zscore(std::string_view key, std::
   if (z == nullptr) return std::optional<double>();
   auto it = z->scores.find(member);
   if (it == z->scores.end()) return std::optional<double>();
-  return std::optional<double>(it->second.score);
+  return std::optional<double>(it->second);
 }
 
 Result<std::optional<int64_t>> StructuresImpl::zrank(std::string_view key, std::string_view member, bool reverse) {
@@ -359,7 +331,7 @@ Result<std::optional<int64_t>> StructuresImpl::zrank(std::string_view key, std::
   if (z == nullptr) return std::optional<int64_t>();
   auto it = z->scores.find(member);
   if (it == z->scores.end()) return std::optional<int64_t>();
-  const auto rank = static_cast<int64_t>(z->order.order_of_key(*it->second.node));
+  const auto rank = static_cast<int64_t>(z->order.rank(it->second, it->first));
   return std::optional<int64_t>(reverse ? static_cast<int64_t>(z->order.size()) - 1 - rank : rank);
 }
 
@@ -374,12 +346,11 @@ Result<std::vector<ScoredMember>> StructuresImpl::zrange(std::string_view key, i
   const auto len = static_cast<int64_t>(z->order.size());
   if (!NormalizeRange(len, &start, &stop)) return out;
   out.reserve(static_cast<size_t>(stop - start + 1));
-  if (!reverse) {
-    auto it = z->order.find_by_order(static_cast<size_t>(start));
-    for (int64_t i = start; i <= stop; ++i, ++it) out.push_back({it->second, it->first});
-  } else {
-    auto it = z->order.find_by_order(static_cast<size_t>(len - 1 - start));
-    for (int64_t i = start; i <= stop; ++i, --it) out.push_back({it->second, it->first});
+  auto it = z->order.at(static_cast<size_t>(reverse ? len - 1 - start : start));
+  for (int64_t i = start;; ++i) {  // (steps only between members: never before the first)
+    out.push_back({it.member(), it.score()});
+    if (i == stop) break;
+    reverse ? --it : ++it;
   }
   return out;
 }
@@ -395,12 +366,11 @@ Result<std::vector<ScoredMember>> StructuresImpl::zrangebyscore(std::string_view
   auto it = LowerBound(*z, min);
   if (offset > 0 && it != z->order.end()) {
     // Skip by rank in O(log n), not one by one.
-    const size_t rank = z->order.order_of_key(*it) + static_cast<size_t>(offset);
-    it = rank < z->order.size() ? z->order.find_by_order(rank) : z->order.end();
+    it = z->order.at(z->order.rank(it.score(), it.member()) + static_cast<size_t>(offset));
   }
-  for (; it != z->order.end() && BelowMax(it->first, max) && (count < 0 || static_cast<int64_t>(out.size()) < count);
+  for (; it != z->order.end() && BelowMax(it.score(), max) && (count < 0 || static_cast<int64_t>(out.size()) < count);
        ++it) {
-    out.push_back({it->second, it->first});
+    out.push_back({it.member(), it.score()});
   }
   return out;
 }
@@ -445,9 +415,9 @@ Result<int64_t> StructuresImpl::zremrangebyscore(std::string_view key, ScoreBoun
   if (z == nullptr || std::isnan(min.value) || std::isnan(max.value)) return int64_t{0};
   std::vector<std::string> gone;
   Batch batch(this, d);
-  for (auto it = LowerBound(*z, min); it != z->order.end() && BelowMax(it->first, max); ++it) {
-    batch.remove_element(key, kZSetMember, it->second);
-    gone.push_back(it->second);
+  for (auto it = LowerBound(*z, min); it != z->order.end() && BelowMax(it.score(), max); ++it) {
+    batch.remove_element(key, kZSetMember, it.member());
+    gone.push_back(it.member());
   }
   if (gone.empty()) return int64_t{0};
   const bool now_empty = gone.size() == z->scores.size();

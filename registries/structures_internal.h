@@ -17,13 +17,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <ext/pb_ds/assoc_container.hpp>
-#include <ext/pb_ds/tree_policy.hpp>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "registries/score_index.h"
 #include "savepoint/structures.h"
 
 namespace savepoint::structures {
@@ -80,16 +79,9 @@ struct SetData : Container {
   StringSet members;
 };
 
-// Ordered by (score, member bytes); order statistics give rank and range in O(log n).
-using ScoreTree = __gnu_pbds::tree<std::pair<double, std::string>, __gnu_pbds::null_type, std::less<>,
-                                   __gnu_pbds::rb_tree_tag, __gnu_pbds::tree_order_statistics_node_update>;
-struct ZMember {
-  double score = 0;
-  ScoreTree::iterator node;  // (score, member) in `order`: a score change starts from it, not from a search
-};
 struct ZSetData : Container {
-  StringMap<ZMember> scores;
-  ScoreTree order;
+  StringMap<double> scores;
+  ScoreIndex order;  // (score, member bytes), with rank and range in O(log n)
 };
 // Sets the score of `member` in both structures, adding it if new.
 void ZSetPut(ZSetData* z, const std::string& member, double score);
