@@ -11,6 +11,8 @@
 // Leaves split when full; a leaf that runs low is merged with a sibling when both fit in one leaf, and an
 // empty node is unlinked. Inner nodes split when full and are never merged (there are few of them).
 //
+// A `member` argument must not point into the index (an iterator's member()): a change moves those strings.
+//
 // Thread-safety: none; the owner serialises access (Structures: the key's stripe lock).
 #pragma once
 
