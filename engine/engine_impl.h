@@ -171,6 +171,7 @@ class EngineImpl final : public Engine {
     std::string_view key;  // lives at least until publish() returns (the transaction's, or the caller's)
     ValuePtr value;
     uint64_t expire_at_micros = 0;
+    bool bucket_prefetched = false;  // commit() asked for the key's bucket before the sequencer
   };
   // Logs (when needed), applies to the hot stores and hands to the materializer the staged writes of one
   // commit. REQUIRES: commit_mu_ held via `lock`; releases it before waiting for a sync commit.
@@ -267,6 +268,7 @@ class EngineImpl final : public Engine {
   std::vector<Staged> commit_staged_;              // GUARDED_BY(commit_mu_)
   std::deque<std::string> commit_owned_keys_;      // GUARDED_BY(commit_mu_): keys apply functions staged
   std::string commit_payload_;                     // GUARDED_BY(commit_mu_)
+  uint64_t last_commit_now_ = 0;                   // GUARDED_BY(commit_mu_): the latest commit's `now`
   // Values displaced by commits, released 32 at a time outside the sequencer (ReleaseValues in
   // engine_write.cc): releasing one costs two cache misses, which a batch overlaps.
   using RetiredValues = std::array<ValuePtr, 32>;

@@ -190,6 +190,9 @@ class StagingContext final : public CommitContext {
 
 Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
   const auto start = std::chrono::steady_clock::now();
+  // Read before the sequencer: a clock read waits for the memory accesses in flight (rdtsc is ordered), and
+  // the sequencer is held for less time.
+  const uint64_t clock_now = clock_->now_micros();
   for (const Transaction::Op& op : txn.ops()) {
     if (op.kind == Transaction::Op::Kind::kApply) {
       if (!op.apply) return Status::InvalidArgument("empty apply function");
@@ -223,7 +226,8 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
   for (const Transaction::Op& op : txn.ops()) {
     if (op.kind != Transaction::Op::Kind::kApply) SP_RETURN_IF_ERROR(live(op.ks).status());
   }
-  const uint64_t now = clock_->now_micros();
+  // Commits see time in their sequence order, even when they read the clock in another order.
+  const uint64_t now = last_commit_now_ = std::max(last_commit_now_, clock_now);
   // The staging scratch is the engine's, reused; whatever this commit leaves in it is dropped before the
   // sequencer is released (publish() empties it before it unlocks).
   std::vector<Staged>& staged = commit_staged_;
@@ -273,12 +277,12 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
   for (const Transaction::Op& op : txn.ops()) {
     switch (op.kind) {
       case Transaction::Op::Kind::kPut:
-        staged.push_back({op.ks, EffectKind::kPut, op.key, op.value, op.number});
+        staged.push_back({op.ks, EffectKind::kPut, op.key, op.value, op.number, true});
         break;
       case Transaction::Op::Kind::kRemove: {
         HotEntry cur;
         SP_ASSIGN_OR_RETURN(const bool present, current_entry(staged, op.ks, op.key, now, &cur));
-        if (present) staged.push_back({op.ks, EffectKind::kDelete, op.key, nullptr, 0});
+        if (present) staged.push_back({op.ks, EffectKind::kDelete, op.key, nullptr, 0, true});
         break;
       }
       case Transaction::Op::Kind::kRemovePrefix:
@@ -294,9 +298,9 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
           if (m.value->bytes.size() > kMaxValueBytes) {
             return Status::InvalidArgument("update of " + Describe(op.ks, op.key) + " exceeds the value limit");
           }
-          staged.push_back({op.ks, EffectKind::kPut, op.key, std::move(m.value), m.expire_at_micros});
+          staged.push_back({op.ks, EffectKind::kPut, op.key, std::move(m.value), m.expire_at_micros, true});
         } else if (m.kind == Mutation::Kind::kRemove && present) {
-          staged.push_back({op.ks, EffectKind::kDelete, op.key, nullptr, 0});
+          staged.push_back({op.ks, EffectKind::kDelete, op.key, nullptr, 0, true});
         }
         break;
       }
@@ -329,9 +333,13 @@ Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability d
   bool coalesced = false;
   size_t logged = 0;
   for (const Staged& s : staged) {
-    // The hot store's lines for the key arrive while the effects are encoded and logged: its bucket
-    // (fetched since commit() asked for it, for the transaction's own ops), then its node and value.
-    if (s.kind != EffectKind::kDeletePrefix) s.ks->hot->prefetch(s.key, HotKeyspace::Prefetch::kBucket);
+    // The hot store's lines for the key arrive while the effects are encoded and logged: its node and value
+    // through its bucket, which commit() asked for already for the transaction's own ops; for the writes
+    // of apply functions, the bucket now and the rest once the effects are encoded.
+    if (s.kind != EffectKind::kDeletePrefix) {
+      using Prefetch = HotKeyspace::Prefetch;
+      s.ks->hot->prefetch(s.key, s.bucket_prefetched ? Prefetch::kEntry : Prefetch::kBucket);
+    }
     if (s.ks->logged()) {
       logged++;
       effective = Stronger(effective, s.ks->def.options.durability);
@@ -349,7 +357,9 @@ Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability d
                    s.value != nullptr ? std::string_view(s.value->bytes) : std::string_view(), &payload);
     }
     for (const Staged& s : staged) {
-      if (s.kind != EffectKind::kDeletePrefix) s.ks->hot->prefetch(s.key, HotKeyspace::Prefetch::kEntry);
+      if (s.kind != EffectKind::kDeletePrefix && !s.bucket_prefetched) {
+        s.ks->hot->prefetch(s.key, HotKeyspace::Prefetch::kEntry);
+      }
     }
     auto appended = wal_->append_nowait(wal::RecordType::kTransaction, payload, now);
     if (!appended.ok()) return appended.status();  // nothing applied, nothing marked
