@@ -353,12 +353,16 @@ class NodeTable {
   [[gnu::always_inline]] Bucket* find(std::string_view key, uint64_t hash) {
     return const_cast<Bucket*>(static_cast<const NodeTable*>(this)->find(key, hash));
   }
-  [[gnu::always_inline]] const Bucket* find(std::string_view key, uint64_t hash) const {
+  // With `prefetch_value`, a candidate's value is prefetched before its node is read for the key comparison
+  // (PrefetchValue), for a read that will copy the value.
+  [[gnu::always_inline]] const Bucket* find(std::string_view key, uint64_t hash, bool prefetch_value = false) const {
     if (buckets_.empty()) return nullptr;
     for (size_t i = Home(hash);; i = (i + 1) & mask_) {
       const Bucket& b = buckets_[i];
       if (b.node == nullptr) return nullptr;
-      if (b.hash == hash && KeyEquals(b.node->key(), key)) return &b;
+      if (b.hash != hash) continue;
+      if (prefetch_value) PrefetchValue(b.value.get());
+      if (KeyEquals(b.node->key(), key)) return &b;
     }
   }
   // For prefetching: the home bucket of `hash` (null when the table is empty).
@@ -457,10 +461,7 @@ class MemoryKeyspace final : public HotKeyspace {
     const uint64_t hash = KeyHash(key);
     const Shard& sh = shards_[hash % kShards];
     std::shared_lock lock(sh.mu);
-    if (const NodeTable::Bucket* likely = sh.table.likely_bucket(hash); likely != nullptr) {
-      PrefetchValue(likely->value.get());
-    }
-    const NodeTable::Bucket* b = sh.table.find(key, hash);
+    const NodeTable::Bucket* b = sh.table.find(key, hash, /*prefetch_value=*/true);
     if (b == nullptr || Expired(b->node->expire_at_micros, now_micros)) return Lookup::kAbsent;
     entry->value = b->value;
     entry->version = b->node->version;
