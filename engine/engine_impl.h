@@ -12,6 +12,7 @@
 //
 // Lock order: catalog_mu_ may be taken while holding commit_mu_, never the reverse; mat_mu_ is a leaf.
 // The save slot's mutex (snapshot.cc, SnapshotState::mu) may be held while taking commit_mu_ or catalog_mu_.
+// checkpoint_mu_, then family_mu_, then catalog_mu_ (a checkpoint's flush against a new keyspace's family).
 //
 // Materializer backpressure (Options::max_materializer_lag_bytes): a commit that finds the materializer's
 // queue over its bound waits in wait_for_materializer(), before it takes commit_mu_, holding no lock while it
@@ -313,6 +314,10 @@ class EngineImpl final : public Engine {
   bool maint_stop_ = false;  // GUARDED_BY(maint_mu_)
   std::thread maintenance_;
   std::mutex checkpoint_mu_;
+  // Held by a checkpoint from listing the column families to flushing them, and by the materializer while it
+  // publishes a new keyspace's family (ks->cf): a flush never misses a family that holds rows its applied_lsn
+  // covers. Lock order: checkpoint_mu_, family_mu_, catalog_mu_.
+  std::mutex family_mu_;
   std::atomic<uint64_t> wal_bytes_at_checkpoint_{0};
 
   // Snapshots, archiving, write refusal (snapshot.cc).

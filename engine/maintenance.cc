@@ -126,6 +126,10 @@ Status EngineImpl::checkpoint_locked() {
   const uint64_t applied = applied_lsn_.load(std::memory_order_acquire);
   const uint64_t wal_bytes = wal_->stats().bytes_written;
   std::vector<rocksdb::ColumnFamilyHandle*> families{meta_cf_};
+  // No column family may start receiving rows between this list and the flush: the flushed meta family's
+  // applied_lsn would then cover rows of a family left out of the flush, which a crash loses and replay
+  // (from that applied_lsn) never restores. The materializer publishes a new family under family_mu_.
+  std::unique_lock<std::mutex> family_lock(family_mu_);
   {
     std::shared_lock<std::shared_mutex> cl(catalog_mu_);
     for (auto& [id, ks] : by_id_) {
@@ -137,6 +141,7 @@ Status EngineImpl::checkpoint_locked() {
   fo.wait = true;
   fo.allow_write_stall = true;
   rocksdb::Status fs = db_->Flush(fo, families);  // atomic_flush: one consistent point for all of them
+  family_lock.unlock();
   SP_RETURN_IF_ERROR(FromRocks(fs, "checkpoint flush"));
   SP_CRASH_POINT("engine.after_flush");
   {

@@ -93,6 +93,9 @@ Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
     SP_RETURN_IF_ERROR(FromRocks(db_->CreateColumnFamily(MakeCfOptions(options_, block_cache_, memtables_),
                                                          CfName(item.def.id), &cf),
                                  "creating the column family of keyspace " + item.def.name));
+    // Not while a checkpoint is between listing the families and flushing them (maintenance.cc): nothing,
+    // not even this change's catalog row and applied_lsn, is written until the family is published.
+    std::lock_guard<std::mutex> family_lock(family_mu_);
     std::unique_lock<std::shared_mutex> lock(catalog_mu_);
     ks->cf = cf;
     choose_memtable(*ks);
