@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "util/coding.h"
+
 namespace savepoint::wal {
 
 namespace {
@@ -26,17 +28,7 @@ std::string HistoryFileName(Timeline timeline) {
 std::optional<Timeline> ParseHistoryFileName(std::string_view name) {
   if (name.size() != 8 + kHistorySuffix.size() || name.substr(8) != kHistorySuffix) return std::nullopt;
   uint64_t v = 0;
-  for (char c : name.substr(0, 8)) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else {
-      return std::nullopt;
-    }
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
+  if (!ParseLowerHex(name.substr(0, 8), &v)) return std::nullopt;
   if (v < 2) return std::nullopt;  // timeline 1 has no history
   return static_cast<Timeline>(v);
 }
