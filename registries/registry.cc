@@ -195,24 +195,19 @@ RegistryCore::~RegistryCore() {
   for (std::thread& t : builders) t.join();
 }
 
-Result<std::shared_ptr<const void>> RegistryCore::decoded(const Entry& entry) const {
-  // Shares the Value's ownership: its object may not own itself (MakeValueWith).
-  if (const void* object = entry.value->decoded.get(); object != nullptr) {
-    return std::shared_ptr<const void>(entry.value, object);
+Result<std::shared_ptr<const void>> RegistryCore::decoded(ValuePtr value) const {
+  if (value->decoded == nullptr) {  // a foreign write
+    if (!decode_) return Status::InvalidArgument("registry has no decoder");
+    SP_ASSIGN_OR_RETURN(value, decode_(value->bytes));
   }
-  if (!decode_) return Status::InvalidArgument("registry has no decoder");
-  SP_ASSIGN_OR_RETURN(ValuePtr value, decode_(entry.value->bytes));
+  // Shares the Value's ownership: its object may not own itself (MakeValueWith).
   const void* object = value->decoded.get();
   return std::shared_ptr<const void>(std::move(value), object);
 }
 
 Status RegistryCore::get_row(std::string_view primary, std::shared_ptr<const void>* out) const {
   SP_ASSIGN_OR_RETURN(Entry e, engine_->get(ks_, primary));
-  if (const void* object = e.value->decoded.get(); object != nullptr) {
-    *out = std::shared_ptr<const void>(std::move(e.value), object);  // moved: no reference count changes
-    return Status::OK();
-  }
-  SP_ASSIGN_OR_RETURN(*out, decoded(e));
+  SP_ASSIGN_OR_RETURN(*out, decoded(std::move(e.value)));  // moved: a get changes no reference count
   return Status::OK();
 }
 
@@ -260,7 +255,7 @@ Result<std::shared_ptr<const void>> RegistryCore::current_row(CommitContext& ctx
   auto cur = ctx.get(ks_, primary);
   if (cur.status().IsNotFound()) return std::shared_ptr<const void>();
   if (!cur.ok()) return cur.status();
-  return decoded(*cur);
+  return decoded(std::move(cur->value));
 }
 
 void RegistryCore::stage(Transaction* txn, std::string primary, ValuePtr value) const {
@@ -334,7 +329,7 @@ void RegistryCore::build(IndexBase* index) {
         auto cur = ctx.get(ks_, primary);
         if (cur.status().IsNotFound()) continue;
         if (!cur.ok()) return cur.status();
-        SP_ASSIGN_OR_RETURN(std::shared_ptr<const void> value, decoded(*cur));
+        SP_ASSIGN_OR_RETURN(std::shared_ptr<const void> value, decoded(std::move(cur->value)));
         for (const std::string& k : index->keys_of(value.get())) {
           if (index->unique()) {
             auto held = ctx.get(index->ks_, k);

@@ -201,9 +201,9 @@ class RegistryCore {
   Keyspace* keyspace() const { return ks_; }
   const Schema& schema() const { return schema_; }
 
-  // The decoded value of a row (nullptr when absent). Decodes only values the engine has not (foreign
-  // writes); a registry's own values are always already decoded.
-  Result<std::shared_ptr<const void>> decoded(const Entry& entry) const;
+  // The decoded object of a row's value, sharing the value's ownership. Decodes only values the engine has
+  // not (foreign writes); a registry's own values are always already decoded.
+  Result<std::shared_ptr<const void>> decoded(ValuePtr value) const;
   Status get_row(std::string_view primary, std::shared_ptr<const void>* out) const;
 
   // Stages a write of `value` (null: a removal) of `primary`, keeping every index in step.
@@ -399,7 +399,7 @@ class Registry {
     Status failed;
     SP_RETURN_IF_ERROR(engine_->scan(core_->keyspace(), start, end, [&](std::string_view key, const Entry& e) {
       auto k = DecodeTypedKey<K>(key);
-      auto v = core_->decoded(e);
+      auto v = core_->decoded(e.value);
       if (!k.ok() || !v.ok()) {
         failed = !k.ok() ? k.status() : v.status();
         return false;
