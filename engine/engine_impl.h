@@ -86,7 +86,7 @@ std::string CatalogKey(uint32_t keyspace_id);   // "ks/<id:8 hex>" in the meta f
 // `memtables`: the memtable factory (null: RocksDB's default skip list).
 rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
                                            std::shared_ptr<rocksdb::MemTableRepFactory> memtables = nullptr);
-// The engine's memtable factory: vectors for memory-resident keyspaces, skip lists otherwise (engine_open.cc).
+// The engine's memtable factory: sorted runs for memory-resident keyspaces, skip lists otherwise (engine_open.cc).
 std::shared_ptr<rocksdb::MemTableRepFactory> NewMemTableChooser();
 
 // One record for recovery's replay (apply_to_rocksdb), in LSN order.

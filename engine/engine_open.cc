@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "engine/engine_impl.h"
+#include "engine/sorted_runs_memtable.h"
 #include "util/coding.h"
 #include "wal/wal_reader.h"
 
@@ -71,20 +72,21 @@ EngineImpl::~EngineImpl() {
 namespace {
 
 // The memtable of each column family. A memory-resident keyspace's family is written by the materializer and
-// only ever read whole (loaded at open, saved by a snapshot), never point-read: an unsorted vector, sorted
-// once when flushed or iterated, takes an insert for ~100 instructions where the skip list searches its
-// levels for ~10,000 (the materializer's main cost at a few hundred thousand commits a second). Every other
-// family (cached keyspaces read RocksDB on a miss; the meta family) keeps RocksDB's skip list. A family's
+// only ever read whole (loaded at open, saved by a snapshot), never point-read: it gets sorted runs
+// (sorted_runs_memtable.h), where an insert is an append and the materializer's sorted batches are merged
+// when the memtable is read, rather than RocksDB's skip list, which searches its levels on every insert
+// (~10,000 instructions; the materializer's main cost at a few hundred thousand commits a second). Every
+// other family (cached keyspaces read RocksDB on a miss; the meta family) keeps the skip list. A family's
 // kind is known from the catalog, after it is open: its first memtable is always a skip list, the ones after
 // a flush follow the choice (from the end of Engine::open on: recovery reads what it replays in order).
 class MemTableChooser final : public rocksdb::MemTableRepFactory {
  public:
   const char* Name() const override { return "SavepointMemTableChooser"; }
 
-  // From now on, new memtables of column family `id` are vectors.
-  void use_vector(uint32_t id) {
+  // From now on, new memtables of column family `id` are sorted runs.
+  void use_sorted_runs(uint32_t id) {
     std::lock_guard<std::mutex> lock(mu_);
-    vector_ids_.insert(id);
+    sorted_runs_ids_.insert(id);
   }
 
 
@@ -96,20 +98,19 @@ class MemTableChooser final : public rocksdb::MemTableRepFactory {
   rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& cmp,
                                           rocksdb::Allocator* allocator, const rocksdb::SliceTransform* transform,
                                           rocksdb::Logger* logger, uint32_t column_family_id) override {
-    bool vector;
+    bool sorted_runs;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      vector = vector_ids_.count(column_family_id) != 0;
+      sorted_runs = sorted_runs_ids_.count(column_family_id) != 0;
     }
-    return vector ? vector_.CreateMemTableRep(cmp, allocator, transform, logger)
-                  : skip_list_.CreateMemTableRep(cmp, allocator, transform, logger, column_family_id);
+    return sorted_runs ? NewSortedRunsMemTable(cmp, allocator)
+                       : skip_list_.CreateMemTableRep(cmp, allocator, transform, logger, column_family_id);
   }
 
  private:
   std::mutex mu_;
-  std::unordered_set<uint32_t> vector_ids_;  // GUARDED_BY(mu_)
+  std::unordered_set<uint32_t> sorted_runs_ids_;  // GUARDED_BY(mu_)
   rocksdb::SkipListFactory skip_list_;
-  rocksdb::VectorRepFactory vector_;
 };
 
 }  // namespace
@@ -118,7 +119,7 @@ std::shared_ptr<rocksdb::MemTableRepFactory> NewMemTableChooser() { return std::
 
 void EngineImpl::choose_memtable(const Keyspace& ks) {
   if (ks.cf != nullptr && ks.def.options.residency == Residency::kMemory) {
-    static_cast<MemTableChooser&>(*memtables_).use_vector(ks.cf->GetID());
+    static_cast<MemTableChooser&>(*memtables_).use_sorted_runs(ks.cf->GetID());
   }
 }
 
@@ -145,7 +146,7 @@ Status EngineImpl::open_rocksdb() {
   dbo.create_missing_column_families = true;
   // One consistent point for all families, and no RocksDB WAL: the savepoint WAL is the log.
   dbo.atomic_flush = true;
-  dbo.allow_concurrent_memtable_write = false;  // one writer (the materializer); vector memtables need it
+  dbo.allow_concurrent_memtable_write = false;  // one writer (the materializer); sorted-runs memtables need it
   dbo.avoid_flush_during_shutdown = true;
   dbo.max_background_jobs = options_.rocksdb_background_jobs;
   dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
@@ -364,7 +365,7 @@ Status EngineImpl::open() {
   SP_RETURN_IF_ERROR(load_hot_stores());
   {
     // Only now: replay and the hot-store load above read the memtables replay filled, which a skip list
-    // serves in order where a vector would first be copied and sorted.
+    // serves in order where sorted runs would first be copied and sorted.
     std::shared_lock<std::shared_mutex> lock(catalog_mu_);
     for (auto& [id, ks] : by_id_) choose_memtable(*ks);
   }
