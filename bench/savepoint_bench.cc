@@ -16,6 +16,7 @@
 // --value_size-byte values, and only then starts the clock.
 //
 // A new workload is a run function plus one row of kWorkloads.
+#include <sys/resource.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -74,10 +75,19 @@ struct Report {
   uint64_t ops = 0;
   uint64_t bytes = 0;
   double seconds = 0;
+  double cpu_seconds = 0;  // the process's CPU time (user + system, every thread) over the window
   Histogram latency;
   std::vector<std::pair<std::string, double>> extra;  // workload-specific fields, in output order
   std::vector<Report> also;  // further result lines of the same run (snapshot_latency: with a snapshot)
 };
+
+// CPU time the process has used so far, all threads (background ones included), user and system.
+double ProcessCpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
+}
 
 // Runs `op(thread)` in a loop on `threads` threads through the warm-up and the measuring window. `op` returns
 // the payload bytes it moved, or an error that ends the run. `window(true)` / `window(false)` run on this
@@ -134,17 +144,20 @@ Result<Report> RunTimed(const Config& cfg, int threads, const std::function<Resu
   };
   sleep_until(SteadyClock::now() + seconds(cfg.warmup_s));
   if (window) window(true);
+  const double cpu0 = ProcessCpuSeconds();
   const auto t0 = SteadyClock::now();
   int expected = kWarmup;
   phase.compare_exchange_strong(expected, kMeasure);
   sleep_until(t0 + seconds(cfg.duration_s));
   phase.store(kStop);
   const auto t1 = SteadyClock::now();
+  const double cpu1 = ProcessCpuSeconds();
   if (window) window(false);
   for (std::thread& w : workers) w.join();
 
   Report report;
   report.seconds = std::chrono::duration<double>(t1 - t0).count();
+  report.cpu_seconds = cpu1 - cpu0;
   for (const PerThread& p : per) {
     if (!p.error.ok()) return p.error;
     report.latency.merge(p.latency);
@@ -704,6 +717,12 @@ Row MakeRow(const std::string& workload, int threads, const Report& r) {
   row.extra.emplace(row.extra.begin() + 1, "duration_s", r.seconds);
   // The worst stall: percentiles say how often, this says how bad (relaxed appends held by backpressure).
   row.extra.emplace(row.extra.begin() + 2, "max_us", static_cast<double>(r.latency.max()) / 1e3);
+  // What an operation costs in CPU, background threads (materializer, RocksDB's flushes and compactions)
+  // included: steadier than ops/s on a shared machine, where another tenant's load moves the rate.
+  if (r.cpu_seconds > 0 && r.ops > 0) {
+    row.extra.emplace_back("cpu_cores", r.cpu_seconds / r.seconds);
+    row.extra.emplace_back("cpu_us_per_op", r.cpu_seconds * 1e6 / static_cast<double>(r.ops));
+  }
   return row;
 }
 
