@@ -160,8 +160,10 @@ class EngineImpl final : public Engine {
   Status replay_wal();
   Status load_hot_stores();
   Keyspace* install_keyspace(const KeyspaceDef& def);  // REQUIRES: catalog_mu_ held exclusively
-  // Tells memtables_ the kind of memtable `ks`'s column family gets from its next one on.
-  void choose_memtable(const Keyspace& ks);
+  // Sets what `ks`'s column family's settings owe to its residency: the kind of memtable it gets from its next
+  // one on (memtables_), and when its level 0 is compacted. A failure (RocksDB could not write its OPTIONS
+  // file) is logged: the family works as it is, only less economically.
+  void tune_family(const Keyspace& ks);
   Status stop_threads();
   void release_resources();  // CF handles, RocksDB (closed without flushing), WAL, lock
 

@@ -117,10 +117,15 @@ class MemTableChooser final : public rocksdb::MemTableRepFactory {
 
 std::shared_ptr<rocksdb::MemTableRepFactory> NewMemTableChooser() { return std::make_shared<MemTableChooser>(); }
 
-void EngineImpl::choose_memtable(const Keyspace& ks) {
-  if (ks.cf != nullptr && ks.def.options.residency == Residency::kMemory) {
-    static_cast<MemTableChooser&>(*memtables_).use_sorted_runs(ks.cf->GetID());
-  }
+void EngineImpl::tune_family(const Keyspace& ks) {
+  if (ks.cf == nullptr || ks.def.options.residency != Residency::kMemory) return;
+  static_cast<MemTableChooser&>(*memtables_).use_sorted_runs(ks.cf->GetID());
+  // Never point-read, only read whole: more files at level 0 cost such a family nothing, and each
+  // compaction into level 1 (a rewrite of all of level 1) then comes after twice as many flushes as
+  // RocksDB's default of 4. On the development VM: ~5% less CPU per relaxed put, all threads counted.
+  // Level 0 then holds up to ~8 memtables' worth of (partly overwritten) rows on disk.
+  const rocksdb::Status s = db_->SetOptions(ks.cf, {{"level0_file_num_compaction_trigger", "8"}});
+  if (!s.ok()) log_->warn("savepoint: tuning the column family of keyspace {}: {}", ks.def.name, s.ToString());
 }
 
 rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
@@ -367,7 +372,7 @@ Status EngineImpl::open() {
     // Only now: replay and the hot-store load above read the memtables replay filled, which a skip list
     // serves in order where sorted runs would first be copied and sorted.
     std::shared_lock<std::shared_mutex> lock(catalog_mu_);
-    for (auto& [id, ks] : by_id_) choose_memtable(*ks);
+    for (auto& [id, ks] : by_id_) tune_family(*ks);
   }
   SP_RETURN_IF_ERROR(open_snapshots());
   // Everything replayed is applied; later records (restore points, checkpoint markers) need no materialising.

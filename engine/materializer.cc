@@ -94,10 +94,12 @@ Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
                                  "creating the column family of keyspace " + item.def.name));
     // Not while a checkpoint is between listing the families and flushing them (maintenance.cc): nothing,
     // not even this change's catalog row and applied_lsn, is written until the family is published.
-    std::lock_guard<std::mutex> family_lock(family_mu_);
-    std::unique_lock<std::shared_mutex> lock(catalog_mu_);
-    ks->cf = cf;
-    choose_memtable(*ks);
+    {
+      std::lock_guard<std::mutex> family_lock(family_mu_);
+      std::unique_lock<std::shared_mutex> lock(catalog_mu_);
+      ks->cf = cf;
+    }
+    tune_family(*ks);  // only this thread sets ks->cf
   }
   if (item.catalog_op == CatalogOp::kDrop) {
     if (ks != nullptr && ks->cf != nullptr) {
