@@ -588,6 +588,57 @@ TEST_F(EngineTest, KeyspaceCreatedDuringACheckpointSurvivesAPowerCut) {
   EXPECT_EQ(Get(e.get(), *e->find_keyspace("first"), "a"), "1");
 }
 
+// The other side of the race above: a keyspace dropped (its family dropped by the materializer) after the
+// checkpoint listed the families and before it flushed them. The checkpoint still succeeds, and after a
+// power cut the keyspace stays dropped, its name is free again, and the other keyspace has every sync write.
+TEST_F(EngineTest, KeyspaceDroppedDuringACheckpointStaysDroppedAfterAPowerCut) {
+  CrashSimulator sim(dir_.path() + "/data");
+  Options o = sim.options();
+  o.clock = &clock_;
+  {
+    auto opened = sim.open(o);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    std::unique_ptr<Engine> e = std::move(opened).value();
+    auto kept = *e->create_keyspace("kept");
+    auto doomed = *e->create_keyspace("doomed");
+    Transaction t0(Durability::kSync);
+    t0.put(kept, "a", "1");
+    t0.put(doomed, "x", "gone");
+    ASSERT_TRUE(e->commit(t0).ok());
+    ASSERT_TRUE(e->wait_materialized().ok());  // both families exist and hold their rows
+    std::promise<void> paused;
+    std::atomic<bool> wrote{false};
+    ArmCrashPoint("engine.before_flush", 0, [&](std::string_view) {
+      paused.set_value();
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+      while (!(wrote && e->stats().materializer_lag_records == 0) && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+    std::thread checkpointer([&] { EXPECT_TRUE(e->checkpoint().ok()); });
+    paused.get_future().wait();
+    EXPECT_TRUE(e->drop_keyspace("doomed").ok());  // (no ASSERT before the join: it would leave the thread running)
+    Transaction t1(Durability::kSync);
+    t1.put(kept, "b", "2");
+    EXPECT_TRUE(e->commit(t1).ok());
+    wrote = true;
+    checkpointer.join();
+    DisarmAllCrashPoints();
+    ASSERT_TRUE(sim.cut_power(e).ok());
+  }
+  auto opened = sim.open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Engine> e = std::move(opened).value();
+  EXPECT_FALSE(e->find_keyspace("doomed").ok());
+  auto kept = e->find_keyspace("kept");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(Get(e.get(), *kept, "a"), "1");
+  EXPECT_EQ(Get(e.get(), *kept, "b"), "2");
+  auto again = e->create_keyspace("doomed");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(e->get(*again, "x").ok()) << "a new keyspace of the old name starts empty";
+}
+
 // Damage in the middle of the WAL (not a torn tail) fails the open with the file, the offset and the
 // salvage command, and changes nothing.
 TEST_F(EngineTest, CorruptWalMiddleFailsOpenNamingFileOffsetAndSalvage) {
