@@ -98,12 +98,16 @@ void ExpectMatches(rocksdb::MemTableRep* rep, const std::set<std::string>& model
     it->Seek(internal, memtable_key);
     auto lower = model.lower_bound(target);
     ASSERT_EQ(it->Valid(), lower != model.end()) << target;
-    if (it->Valid()) EXPECT_EQ(TestComparator::Key(it->key()).ToString(), *lower);
+    if (it->Valid()) {
+      EXPECT_EQ(TestComparator::Key(it->key()).ToString(), *lower);
+    }
 
     it->SeekForPrev(internal, memtable_key);
     auto upper = model.upper_bound(target);
     ASSERT_EQ(it->Valid(), upper != model.begin()) << target;
-    if (it->Valid()) EXPECT_EQ(TestComparator::Key(it->key()).ToString(), *std::prev(upper));
+    if (it->Valid()) {
+      EXPECT_EQ(TestComparator::Key(it->key()).ToString(), *std::prev(upper));
+    }
   }
 }
 
@@ -206,7 +210,9 @@ class SortedRunsInRocksDbTest : public ::testing::Test {
     size_t backwards = 0;
     std::optional<std::string> previous;
     for (it->SeekToLast(); it->Valid(); it->Prev(), backwards++) {
-      if (previous) EXPECT_LT(it->key().ToString(), *previous);
+      if (previous) {
+        EXPECT_LT(it->key().ToString(), *previous);
+      }
       previous = it->key().ToString();
     }
     EXPECT_EQ(backwards, model.size());
@@ -215,16 +221,22 @@ class SortedRunsInRocksDbTest : public ::testing::Test {
       it->Seek(target);
       auto lower = model.lower_bound(target);
       ASSERT_EQ(it->Valid(), lower != model.end());
-      if (it->Valid()) EXPECT_EQ(it->key().ToString(), lower->first);
+      if (it->Valid()) {
+        EXPECT_EQ(it->key().ToString(), lower->first);
+      }
       it->SeekForPrev(target);
       auto upper = model.upper_bound(target);
       ASSERT_EQ(it->Valid(), upper != model.begin());
-      if (it->Valid()) EXPECT_EQ(it->key().ToString(), std::prev(upper)->first);
+      if (it->Valid()) {
+        EXPECT_EQ(it->key().ToString(), std::prev(upper)->first);
+      }
       std::string value;
       const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), target, &value);
       auto found = model.find(target);
       ASSERT_EQ(s.ok(), found != model.end()) << s.ToString();
-      if (s.ok()) EXPECT_EQ(value, found->second);
+      if (s.ok()) {
+        EXPECT_EQ(value, found->second);
+      }
     }
   }
 
