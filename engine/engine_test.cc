@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -540,10 +541,30 @@ TEST_F(EngineTest, FullDiskRefusesCommitsAndLosesNothing) {
   for (const std::string& k : acked) EXPECT_EQ(Get(e.get(), ks, k), "v") << k;
 }
 
+// Runs a checkpoint of `e` and, while it is held at engine.before_flush (after it listed the column families,
+// before it flushes them), `during`. The checkpoint resumes once `during` has returned and the materializer
+// has caught up (or, when it cannot, after half a second). Expects the checkpoint to succeed.
+void CheckpointAround(Engine* e, const std::function<void()>& during) {
+  std::promise<void> paused;
+  std::atomic<bool> done{false};
+  ArmCrashPoint("engine.before_flush", 0, [&](std::string_view) {
+    paused.set_value();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    while (!(done && e->stats().materializer_lag_records == 0) && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  std::thread checkpointer([&] { EXPECT_TRUE(e->checkpoint().ok()); });
+  paused.get_future().wait();
+  during();  // (an ASSERT failing in it returns from it: the thread is still joined)
+  done = true;
+  checkpointer.join();
+  DisarmAllCrashPoints();
+}
+
 // A keyspace created while a checkpoint is between listing the column families and flushing them: its
-// family is not in the flush, so the flushed applied_lsn must not cover its rows. The checkpoint is held at
-// engine.before_flush until the materializer has caught up (or, when it cannot, for half a second); then a
-// power cut must not lose the acknowledged sync write to the new keyspace.
+// family is not in the flush, so the flushed applied_lsn must not cover its rows. A power cut after the
+// checkpoint must not lose the acknowledged sync write to the new keyspace.
 TEST_F(EngineTest, KeyspaceCreatedDuringACheckpointSurvivesAPowerCut) {
   CrashSimulator sim(dir_.path() + "/data");
   Options o = sim.options();
@@ -556,27 +577,13 @@ TEST_F(EngineTest, KeyspaceCreatedDuringACheckpointSurvivesAPowerCut) {
     Transaction t0(Durability::kSync);
     t0.put(first, "a", "1");
     ASSERT_TRUE(e->commit(t0).ok());
-    std::promise<void> paused;
-    std::atomic<bool> wrote{false};
-    ArmCrashPoint("engine.before_flush", 0, [&](std::string_view) {
-      paused.set_value();
-      const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-      while (!(wrote && e->stats().materializer_lag_records == 0) && std::chrono::steady_clock::now() < give_up) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    });
-    std::thread checkpointer([&] { EXPECT_TRUE(e->checkpoint().ok()); });
-    paused.get_future().wait();
-    auto late = e->create_keyspace("late");  // (no ASSERT before the join: it would leave the thread running)
-    EXPECT_TRUE(late.ok());
-    if (late.ok()) {
+    CheckpointAround(e.get(), [&] {
+      auto late = e->create_keyspace("late");
+      ASSERT_TRUE(late.ok()) << late.status().ToString();
       Transaction t1(Durability::kSync);
       t1.put(*late, "b", "2");
       EXPECT_TRUE(e->commit(t1).ok());
-    }
-    wrote = true;
-    checkpointer.join();
-    DisarmAllCrashPoints();
+    });
     ASSERT_TRUE(sim.cut_power(e).ok());
   }
   auto opened = sim.open(o);
@@ -606,24 +613,12 @@ TEST_F(EngineTest, KeyspaceDroppedDuringACheckpointStaysDroppedAfterAPowerCut) {
     t0.put(doomed, "x", "gone");
     ASSERT_TRUE(e->commit(t0).ok());
     ASSERT_TRUE(e->wait_materialized().ok());  // both families exist and hold their rows
-    std::promise<void> paused;
-    std::atomic<bool> wrote{false};
-    ArmCrashPoint("engine.before_flush", 0, [&](std::string_view) {
-      paused.set_value();
-      const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-      while (!(wrote && e->stats().materializer_lag_records == 0) && std::chrono::steady_clock::now() < give_up) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
+    CheckpointAround(e.get(), [&] {
+      EXPECT_TRUE(e->drop_keyspace("doomed").ok());
+      Transaction t1(Durability::kSync);
+      t1.put(kept, "b", "2");
+      EXPECT_TRUE(e->commit(t1).ok());
     });
-    std::thread checkpointer([&] { EXPECT_TRUE(e->checkpoint().ok()); });
-    paused.get_future().wait();
-    EXPECT_TRUE(e->drop_keyspace("doomed").ok());  // (no ASSERT before the join: it would leave the thread running)
-    Transaction t1(Durability::kSync);
-    t1.put(kept, "b", "2");
-    EXPECT_TRUE(e->commit(t1).ok());
-    wrote = true;
-    checkpointer.join();
-    DisarmAllCrashPoints();
     ASSERT_TRUE(sim.cut_power(e).ok());
   }
   auto opened = sim.open(o);

@@ -5,9 +5,9 @@
 // A batch is written sorted by key, each key once (the last write of the batch wins; a prefix deletion splits
 // the batch so nothing moves across it). A skip-list memtable (cached keyspaces; engine_open.cc chooses) then
 // searches the same upper levels for consecutive inserts, in cache; a sorted-runs memtable (memory-resident
-// ones) takes each batch as one run and merges the runs when flushed, instead of sorting every entry. Recovery's replay
-// (apply_to_rocksdb) writes in LSN order: it fills skip lists, and there the sort cost more than it saved
-// (replay went from ~1.3M to ~1.6M records/s without it).
+// ones) takes each batch as one run and merges the runs when flushed, instead of sorting every entry.
+// Recovery's replay (apply_to_rocksdb) writes in LSN order: it fills skip lists, and there the sort cost more
+// than it saved (replay went from ~1.3M to ~1.6M records/s without it).
 #include <rocksdb/slice.h>
 #include <spdlog/spdlog.h>
 

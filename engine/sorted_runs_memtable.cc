@@ -65,7 +65,8 @@ class SortedIterator final : public rocksdb::MemTableRep::Iterator {
   }
   // The last entry <= target.
   void SeekForPrev(const rocksdb::Slice& internal_key, const char* memtable_key) override {
-    const size_t after = PartitionPoint([&](const char* e) { return Compare(e, internal_key, memtable_key) <= 0; });
+    const size_t after =
+        PartitionPoint([&](const char* e) { return Compare(e, internal_key, memtable_key) <= 0; });
     pos_ = after == 0 ? entries_->size() : after - 1;
   }
   void SeekToFirst() override { pos_ = 0; }

@@ -254,7 +254,8 @@ TEST_F(SortedRunsInRocksDbTest, ReadsAndFlushesWhatWasWritten) {
     for (int b = 0; b < 40; b++) {
       std::vector<std::pair<std::string, int>> ops;  // key, value number (-1: delete)
       for (int i = 0; i < 200; i++) {
-        ops.emplace_back(Name(static_cast<uint32_t>(rng() % 3000)), rng() % 10 == 0 ? -1 : static_cast<int>(rng()));
+        const int value = rng() % 10 == 0 ? -1 : static_cast<int>(rng() % 1000000);
+        ops.emplace_back(Name(static_cast<uint32_t>(rng() % 3000)), value);
       }
       if (b % 4 != 3) {
         std::stable_sort(ops.begin(), ops.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
