@@ -89,18 +89,17 @@ class SortedIterator final : public rocksdb::MemTableRep::Iterator {
 class SortedRunsMemTable final : public rocksdb::MemTableRep {
  public:
   SortedRunsMemTable(const KeyComparator& compare, rocksdb::Allocator* allocator)
-      : MemTableRep(allocator),
-        compare_(compare),
-        point_reads_(rocksdb::VectorRepFactory().CreateMemTableRep(compare, allocator, nullptr, nullptr)) {}
+      : MemTableRep(allocator), compare_(compare) {}
 
   void Insert(rocksdb::KeyHandle handle) override {
     const char* key = static_cast<const char*>(handle);
     std::lock_guard<std::mutex> lock(mu_);
     if (!entries_->empty() && compare_(key, entries_->back()) < 0) starts_.push_back(entries_->size());
     entries_->push_back(key);
-    memory_.store(entries_->capacity() * sizeof(const char*) + starts_.capacity() * sizeof(size_t),
+    if (point_reads_ != nullptr) point_reads_->Insert(handle);
+    memory_.store(entries_->capacity() * sizeof(const char*) * (point_reads_ != nullptr ? 2 : 1) +
+                      starts_.capacity() * sizeof(size_t),
                   std::memory_order_relaxed);
-    point_reads_->Insert(handle);
   }
 
   bool Contains(const char* key) const override {
@@ -109,22 +108,31 @@ class SortedRunsMemTable final : public rocksdb::MemTableRep {
   }
 
   void MarkReadOnly() override {
-    point_reads_->MarkReadOnly();
     std::lock_guard<std::mutex> lock(mu_);
     read_only_ = true;
+    if (point_reads_ != nullptr) point_reads_->MarkReadOnly();
   }
 
   // Read on every insert (RocksDB's flush trigger): no lock.
-  size_t ApproximateMemoryUsage() override {
-    return memory_.load(std::memory_order_relaxed) + point_reads_->ApproximateMemoryUsage();
-  }
+  size_t ApproximateMemoryUsage() override { return memory_.load(std::memory_order_relaxed); }
 
-  // A point read (the engine makes none in these families) goes to a VectorRep of the same entries.
-  // MemTableRep's own Get would read GetDynamicPrefixIterator() and never delete it (RocksDB 7.8), and a
-  // Get of our own could not read its LookupKey, whose accessors are not in the public headers.
+  // A point read (the engine makes none in these families) goes to a VectorRep of the same entries, made
+  // by the first one. MemTableRep's own Get would read GetDynamicPrefixIterator() and never delete it
+  // (RocksDB 7.8), and a Get of our own could not read its LookupKey, whose accessors are not in the public
+  // headers.
   void Get(const rocksdb::LookupKey& key, void* callback_args,
            bool (*callback_func)(void* arg, const char* entry)) override {
-    point_reads_->Get(key, callback_args, callback_func);
+    rocksdb::MemTableRep* point_reads;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (point_reads_ == nullptr) {
+        point_reads_.reset(rocksdb::VectorRepFactory().CreateMemTableRep(compare_, allocator_, nullptr, nullptr));
+        for (const char* entry : *entries_) point_reads_->Insert(const_cast<char*>(entry));
+        if (read_only_) point_reads_->MarkReadOnly();
+      }
+      point_reads = point_reads_.get();  // lives as long as this memtable; it locks its own reads and inserts
+    }
+    point_reads->Get(key, callback_args, callback_func);
   }
 
   rocksdb::MemTableRep::Iterator* GetIterator(rocksdb::Arena* arena) override {
@@ -162,8 +170,8 @@ class SortedRunsMemTable final : public rocksdb::MemTableRep {
   std::vector<size_t> starts_;  // GUARDED_BY(mu_): where each run of entries_ but the first starts
   bool read_only_ = false;      // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<std::byte[]>> iterator_memory_;  // GUARDED_BY(mu_)
-  std::atomic<size_t> memory_{0};  // of entries_ and starts_
-  const std::unique_ptr<rocksdb::MemTableRep> point_reads_;  // the same entries, for Get
+  std::unique_ptr<rocksdb::MemTableRep> point_reads_;  // GUARDED_BY(mu_): null until a Get; then every entry
+  std::atomic<size_t> memory_{0};  // of entries_, starts_ and point_reads_
 };
 
 }  // namespace

@@ -8,8 +8,8 @@
 // and merges the runs pairwise: ~log2(runs) comparisons per entry (~5 for 30 runs). With many short runs
 // (keys written in no order) it falls back to std::sort.
 //
-// Point reads (Get; the engine makes none in these families) go to a VectorRep holding the same entries: see
-// Get in the .cc for why.
+// Point reads (Get; the engine makes none in these families) go to a VectorRep holding the same entries, made
+// by the first one: see Get in the .cc for why.
 //
 // Thread-safety: as RocksDB requires of a memtable without concurrent inserts: one writer, concurrent with
 // readers (Get, iterators). A read of the mutable memtable sorts a copy of it, as VectorRep does.
