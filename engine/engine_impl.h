@@ -89,6 +89,21 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::sh
 // The engine's memtable factory: sorted runs for memory-resident keyspaces, skip lists otherwise (engine_open.cc).
 std::shared_ptr<rocksdb::MemTableRepFactory> NewMemTableChooser();
 
+// One effect for the materializer to write, viewing bytes its caller owns.
+struct PendingEffect {
+  uint32_t keyspace_id;
+  EffectKind kind;
+  std::string_view key;
+  std::string_view value;  // kPut
+  uint64_t expire_at_micros;
+};
+
+// The order a sorted materializer batch is written in (materializer.cc): `order`, indexes into `effects` and
+// `families` (the family of each effect; none of those indexed is null), sorted by family, then key, then
+// index (LSN order).
+void SortForBatch(const std::vector<PendingEffect>& effects,
+                  const std::vector<rocksdb::ColumnFamilyHandle*>& families, std::vector<uint32_t>* order);
+
 // One record for recovery's replay (apply_to_rocksdb), in LSN order.
 struct MaterializeItem {
   uint64_t lsn = 0;
@@ -204,14 +219,6 @@ class EngineImpl final : public Engine {
   // Writes records to RocksDB: recovery's replay.
   Status apply_to_rocksdb(const std::vector<MaterializeItem>& items);
   Status apply_catalog_to_rocksdb(const MaterializeItem& item);
-  // One effect to write, viewing bytes its caller owns.
-  struct PendingEffect {
-    uint32_t keyspace_id;
-    EffectKind kind;
-    std::string_view key;
-    std::string_view value;  // kPut
-    uint64_t expire_at_micros;
-  };
   // Writes `effects` (in LSN order, catalog changes excluded) and applied_lsn = `last_lsn` to RocksDB in one
   // atomic batch; with `sort`, sorted by key and each key once (materializer.cc says when that pays).
   Status write_effects(const std::vector<PendingEffect>& effects, uint64_t last_lsn, bool sort);

@@ -33,6 +33,23 @@ constexpr size_t kMaxRetainedQueueBytes = 1u << 20;
 constexpr size_t kQueuedHeader = 13;
 // How often a commit held by backpressure re-checks the log's health while it waits.
 constexpr std::chrono::milliseconds kBackpressureRecheck{100};
+
+// SortForBatch's sort key: an effect's family, the 8 bytes of its key from `from` on (KeyPrefix), its index.
+struct SortKey {
+  rocksdb::ColumnFamilyHandle* cf;
+  uint64_t prefix;
+  uint32_t index;
+};
+
+// Up to 8 bytes of `key` from `from` on, big-endian and zero-padded: for two keys that agree before `from`,
+// a < b orders them as the keys do, except that equal prefixes say nothing.
+uint64_t KeyPrefix(std::string_view key, size_t from) {
+  uint64_t prefix = 0;
+  for (size_t i = 0; i < 8; i++) {
+    prefix = (prefix << 8) | (from + i < key.size() ? static_cast<uint8_t>(key[from + i]) : 0);
+  }
+  return prefix;
+}
 }  // namespace
 
 void EngineImpl::enqueue(uint64_t lsn, wal::RecordType type, std::string_view payload) {
@@ -125,6 +142,31 @@ Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
   return s;
 }
 
+void SortForBatch(const std::vector<PendingEffect>& effects,
+                  const std::vector<rocksdb::ColumnFamilyHandle*>& families, std::vector<uint32_t>* order) {
+  if (order->empty()) return;
+  // Most comparisons are of two integers: the family, and the 8 bytes of the key after the prefix every key
+  // shares (keys of one keyspace mostly start alike: "player:", "key:0000"); only equal ones compare whole
+  // keys.
+  const std::string_view first = effects[order->front()].key;
+  size_t shared = first.size();
+  for (const uint32_t i : *order) {
+    const std::string_view k = effects[i].key;
+    const auto end = first.begin() + static_cast<ptrdiff_t>(std::min(shared, k.size()));
+    shared = static_cast<size_t>(std::mismatch(first.begin(), end, k.begin()).first - first.begin());
+  }
+  std::vector<SortKey> keys;
+  keys.reserve(order->size());
+  for (const uint32_t i : *order) keys.push_back({families[i], KeyPrefix(effects[i].key, shared), i});
+  std::sort(keys.begin(), keys.end(), [&](const SortKey& a, const SortKey& b) {
+    if (a.cf != b.cf) return a.cf < b.cf;
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    const int c = effects[a.index].key.compare(effects[b.index].key);
+    return c != 0 ? c < 0 : a.index < b.index;
+  });
+  for (size_t k = 0; k < keys.size(); k++) (*order)[k] = keys[k].index;
+}
+
 Status EngineImpl::write_effects(const std::vector<PendingEffect>& effects, uint64_t last_lsn, bool sort) {
   // The column family of each keyspace written, looked up once per batch; null: dropped since (its family
   // goes with it, so its effects are skipped).
@@ -181,11 +223,7 @@ Status EngineImpl::write_effects(const std::vector<PendingEffect>& effects, uint
       for (const uint32_t i : order) add(i);
       return;
     }
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      if (cf_of[a] != cf_of[b]) return cf_of[a] < cf_of[b];
-      const int c = effects[a].key.compare(effects[b].key);
-      return c != 0 ? c < 0 : a < b;
-    });
+    SortForBatch(effects, cf_of, &order);
     for (size_t k = 0; k < order.size(); k++) {
       const uint32_t i = order[k];
       if (k + 1 < order.size() && cf_of[order[k + 1]] == cf_of[i] && effects[order[k + 1]].key == effects[i].key) {

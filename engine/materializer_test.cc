@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/engine_impl.h"
 #include "savepoint/engine.h"
 #include "savepoint/fault_injection.h"
 #include "savepoint/file_system.h"
@@ -192,3 +195,54 @@ TEST_F(MaterializerBackpressureTest, TransactionsOverAMebibyteReachRocksDB) {
 
 }  // namespace
 }  // namespace savepoint
+
+// ---- SortForBatch: the order a materializer batch is written in ----
+
+namespace savepoint::engine {
+namespace {
+
+// Keys built to exercise the integer prefix the sort compares first: long shared prefixes, keys that are
+// prefixes of others, zero and 0xff bytes, repeats, and three families.
+TEST(SortForBatchTest, OrdersByFamilyThenKeyThenIndex) {
+  alignas(8) static char families_storage[3][8];
+  rocksdb::ColumnFamilyHandle* const family[3] = {
+      reinterpret_cast<rocksdb::ColumnFamilyHandle*>(families_storage[0]),  // compared, never dereferenced
+      reinterpret_cast<rocksdb::ColumnFamilyHandle*>(families_storage[1]),
+      reinterpret_cast<rocksdb::ColumnFamilyHandle*>(families_storage[2])};
+  std::mt19937 rng(11);
+  const std::string alphabet("\0\x01" "09az\xfe\xff", 8);
+  for (int round = 0; round < 200; round++) {
+    const std::string shared = round % 3 == 0 ? "" : std::string("player:0000000") + std::string(round % 5, 'x');
+    const size_t n = 1 + rng() % 300;
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < n; i++) {
+      if (!keys.empty() && rng() % 8 == 0) {
+        keys.push_back(keys[rng() % keys.size()]);  // a repeat
+        continue;
+      }
+      std::string key = shared;
+      for (size_t len = rng() % 14; len > 0; len--) key.push_back(alphabet[rng() % alphabet.size()]);
+      keys.push_back(key);
+    }
+    std::vector<PendingEffect> effects;
+    std::vector<rocksdb::ColumnFamilyHandle*> families;
+    for (const std::string& k : keys) {
+      effects.push_back({0, EffectKind::kPut, k, "v", 0});
+      families.push_back(family[rng() % (round % 4 == 0 ? 1 : 3)]);
+    }
+    std::vector<uint32_t> order, expected;
+    for (uint32_t i = 0; i < n; i++) {
+      if (rng() % 10 != 0) order.push_back(i);  // not every effect takes part (a dropped family's do not)
+    }
+    expected = order;
+    std::stable_sort(expected.begin(), expected.end(), [&](uint32_t a, uint32_t b) {
+      if (families[a] != families[b]) return families[a] < families[b];
+      return keys[a] < keys[b];
+    });
+    SortForBatch(effects, families, &order);
+    ASSERT_EQ(order, expected) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace savepoint::engine
