@@ -35,6 +35,14 @@ class EngineTest : public ::testing::Test {
     return e.ok() ? std::move(e).value() : nullptr;
   }
   std::unique_ptr<Engine> Open() { return Open(MakeOptions()); }
+  // Opens (recovering) an engine on `sim`'s simulated disk, with the test clock.
+  std::unique_ptr<Engine> OpenOn(CrashSimulator& sim) {
+    Options o = sim.options();
+    o.clock = &clock_;
+    auto e = sim.open(o);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return e.ok() ? std::move(e).value() : nullptr;
+  }
   static std::string Get(Engine* e, Keyspace* ks, std::string_view key) {
     auto r = e->get(ks, key);
     return r.ok() ? r->value->bytes : "<" + std::string(Status::CodeName(r.status().code())) + ">";
@@ -567,12 +575,9 @@ void CheckpointAround(Engine* e, const std::function<void()>& during) {
 // checkpoint must not lose the acknowledged sync write to the new keyspace.
 TEST_F(EngineTest, KeyspaceCreatedDuringACheckpointSurvivesAPowerCut) {
   CrashSimulator sim(dir_.path() + "/data");
-  Options o = sim.options();
-  o.clock = &clock_;
   {
-    auto opened = sim.open(o);
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    std::unique_ptr<Engine> e = std::move(opened).value();
+    std::unique_ptr<Engine> e = OpenOn(sim);
+    ASSERT_NE(e, nullptr);
     auto first = *e->create_keyspace("first");
     Transaction t0(Durability::kSync);
     t0.put(first, "a", "1");
@@ -586,9 +591,8 @@ TEST_F(EngineTest, KeyspaceCreatedDuringACheckpointSurvivesAPowerCut) {
     });
     ASSERT_TRUE(sim.cut_power(e).ok());
   }
-  auto opened = sim.open(o);
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  std::unique_ptr<Engine> e = std::move(opened).value();
+  std::unique_ptr<Engine> e = OpenOn(sim);
+  ASSERT_NE(e, nullptr);
   auto late = e->find_keyspace("late");
   ASSERT_TRUE(late.ok());
   EXPECT_EQ(Get(e.get(), *late, "b"), "2");
@@ -600,12 +604,9 @@ TEST_F(EngineTest, KeyspaceCreatedDuringACheckpointSurvivesAPowerCut) {
 // power cut the keyspace stays dropped, its name is free again, and the other keyspace has every sync write.
 TEST_F(EngineTest, KeyspaceDroppedDuringACheckpointStaysDroppedAfterAPowerCut) {
   CrashSimulator sim(dir_.path() + "/data");
-  Options o = sim.options();
-  o.clock = &clock_;
   {
-    auto opened = sim.open(o);
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    std::unique_ptr<Engine> e = std::move(opened).value();
+    std::unique_ptr<Engine> e = OpenOn(sim);
+    ASSERT_NE(e, nullptr);
     auto kept = *e->create_keyspace("kept");
     auto doomed = *e->create_keyspace("doomed");
     Transaction t0(Durability::kSync);
@@ -621,9 +622,8 @@ TEST_F(EngineTest, KeyspaceDroppedDuringACheckpointStaysDroppedAfterAPowerCut) {
     });
     ASSERT_TRUE(sim.cut_power(e).ok());
   }
-  auto opened = sim.open(o);
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  std::unique_ptr<Engine> e = std::move(opened).value();
+  std::unique_ptr<Engine> e = OpenOn(sim);
+  ASSERT_NE(e, nullptr);
   EXPECT_FALSE(e->find_keyspace("doomed").ok());
   auto kept = e->find_keyspace("kept");
   ASSERT_TRUE(kept.ok());
