@@ -12,7 +12,11 @@ CrashSimulator::CrashSimulator(std::string data_dir)
     : data_dir_(std::move(data_dir)),
       memory_(NewMemFileSystem()),
       fs_(std::make_unique<FaultInjectionFileSystem>(memory_.get())),
-      reached_(std::make_shared<std::atomic<bool>>(false)) {}
+      reached_(std::make_shared<std::atomic<bool>>(false)) {
+  // PowerCutOptions::tear_last_write_at tears the WAL's last write, as it did when only the WAL was on the
+  // simulated disk: RocksDB's own writes (unsynced until its flushes end) are dropped or kept by `unsynced`.
+  fs_->set_tear_scope("/wal/");
+}
 
 CrashSimulator::~CrashSimulator() {
   std::lock_guard<std::mutex> lock(mu_);

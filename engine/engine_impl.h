@@ -38,6 +38,7 @@
 
 #include "engine/effects.h"
 #include "engine/hot_store.h"
+#include "engine/meta.h"
 #include "savepoint/clock.h"
 #include "savepoint/engine.h"
 #include "savepoint/file_system.h"
@@ -77,16 +78,14 @@ namespace engine {
 class StagingContext;
 struct SnapshotState;  // snapshot.cc: saves, archiving and write refusal
 std::shared_ptr<SnapshotState> MakeSnapshotState();
-struct RecoveryRun;    // recover.cc
+struct RecoveryRun;  // recover.cc
 
-// RocksDB status -> savepoint Status, naming what was being done.
-Status FromRocks(const rocksdb::Status& s, std::string_view what);
-std::string CfName(uint32_t keyspace_id);       // "ks<id>"
-std::string CatalogKey(uint32_t keyspace_id);   // "ks/<id:8 hex>" in the meta family
 // `memtables`: the memtable factory (null: RocksDB's default skip list).
-rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
+rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options,
+                                           const std::shared_ptr<rocksdb::Cache>& cache,
                                            std::shared_ptr<rocksdb::MemTableRepFactory> memtables = nullptr);
-// The engine's memtable factory: sorted runs for memory-resident keyspaces, skip lists otherwise (engine_open.cc).
+// The engine's memtable factory: sorted runs for memory-resident keyspaces, skip lists otherwise
+// (engine_open.cc).
 std::shared_ptr<rocksdb::MemTableRepFactory> NewMemTableChooser();
 
 // One effect for the materializer to write, viewing bytes its caller owns.
@@ -128,7 +127,8 @@ class EngineImpl final : public Engine {
   Status set_decoder(Keyspace* ks, Decoder decoder) override;
 
   Result<CommitInfo> commit(const Transaction& txn) override;
-  Result<int64_t> increment(Keyspace* ks, std::string_view key, int64_t delta, Durability durability) override;
+  Result<int64_t> increment(Keyspace* ks, std::string_view key, int64_t delta,
+                            Durability durability) override;
   Result<bool> set_if_absent(Keyspace* ks, std::string_view key, ValuePtr value, uint64_t expire_at_micros,
                              Durability durability) override;
   Result<bool> compare_and_set(Keyspace* ks, std::string_view key, std::string_view expected, ValuePtr value,
@@ -170,14 +170,22 @@ class EngineImpl final : public Engine {
   friend class StagingContext;
 
   // --- open / recovery (engine_open.cc) ---
-  Status open_rocksdb();
+  // Opens RocksDB for writing, creating it only in a db/ that holds no RocksDB file. An existing one is first
+  // inspected read-only (inspect_rocksdb) and, with `expect_wal`, checked against the WAL
+  // (CheckWalContinues): a damaged MANIFEST or a lost WAL is refused before RocksDB may purge a file.
+  Status open_rocksdb(bool expect_wal = true);
+  rocksdb::DBOptions db_options() const;
+  rocksdb::ColumnFamilyOptions family_options(Residency residency) const;
+  // Reads the meta rows of db/ without writing anything, checking that every SST file the MANIFEST lists
+  // exists and that every family the catalog needs is there. `manifest` gets the MANIFEST's path.
+  Status inspect_rocksdb(const std::vector<std::string>& families, MetaState* meta, std::string* manifest);
   Status load_catalog();
   Status replay_wal();
   Status load_hot_stores();
   Keyspace* install_keyspace(const KeyspaceDef& def);  // REQUIRES: catalog_mu_ held exclusively
-  // Sets what `ks`'s column family's settings owe to its residency: the kind of memtable it gets from its next
-  // one on (memtables_), and when its level 0 is compacted. A failure (RocksDB could not write its OPTIONS
-  // file) is logged: the family works as it is, only less economically.
+  // Sets what `ks`'s column family's settings owe to its residency: the kind of memtable it gets from its
+  // next one on (memtables_), and when its level 0 is compacted. A failure (RocksDB could not write its
+  // OPTIONS file) is logged: the family works as it is, only less economically.
   void tune_family(const Keyspace& ks);
   Status stop_threads();
   void release_resources();  // CF handles, RocksDB (closed without flushing), WAL, lock
@@ -198,14 +206,15 @@ class EngineImpl final : public Engine {
                              std::unique_lock<std::mutex>& lock, bool* synced = nullptr);
   // The key's state as seen by the transaction being evaluated: its own staged writes first.
   // REQUIRES: commit_mu_ held.
-  Result<bool> current_entry(const std::vector<Staged>& staged, Keyspace* ks, std::string_view key, uint64_t now,
-                             HotEntry* out);
+  Result<bool> current_entry(const std::vector<Staged>& staged, Keyspace* ks, std::string_view key,
+                             uint64_t now, HotEntry* out);
   Status check_key(std::string_view key) const;
   Result<Keyspace*> live(Keyspace* ks) const;
   // A catalog change is logged (sync), then applied to the in-memory catalog by the caller, then handed to
   // the materializer, in that order: the materializer creates the column family on the installed keyspace.
-  Result<uint64_t> log_catalog_change(CatalogOp op, const KeyspaceDef& def);     // REQUIRES: commit_mu_ held
-  void enqueue_catalog_change(uint64_t lsn, CatalogOp op, const KeyspaceDef& def);  // REQUIRES: commit_mu_ held
+  Result<uint64_t> log_catalog_change(CatalogOp op, const KeyspaceDef& def);  // REQUIRES: commit_mu_ held
+  void enqueue_catalog_change(uint64_t lsn, CatalogOp op,
+                              const KeyspaceDef& def);  // REQUIRES: commit_mu_ held
   // Reads the key from RocksDB (cached keyspaces on a miss). NotFound when absent.
   Result<HotEntry> read_materialized(Keyspace* ks, std::string_view key);
 
@@ -228,14 +237,14 @@ class EngineImpl final : public Engine {
   // Reserves the one save slot (Busy when taken) and takes the RocksDB snapshot the save will write.
   Result<std::shared_ptr<SaveJob>> begin_save(bool background);
   void run_save(const std::shared_ptr<SaveJob>& job);  // writes the file and publishes the outcome
-  void run_save_points();                               // maintenance thread: starts a due background save
-  void stop_saves();                                    // close: cancels a running save and joins its thread
+  void run_save_points();                              // maintenance thread: starts a due background save
+  void stop_saves();                                   // close: cancels a running save and joins its thread
   // Deletes snapshots of `dir` that retention does not keep (never `just_written`); failures are logged.
   void apply_retention(const std::string& dir, const std::string& just_written);
-  Status open_snapshots();                              // open(): save clock, history files to the archive
+  Status open_snapshots();  // open(): save clock, history files to the archive
   void fill_snapshot_stats(Stats* st);
-  Status writes_allowed() const;                        // commit(): stop_writes_on_bgsave_error
-  uint64_t changes_made() const;                        // what save points count
+  Status writes_allowed() const;  // commit(): stop_writes_on_bgsave_error
+  uint64_t changes_made() const;  // what save points count
   // Archives one sealed segment unless this engine already did (never twice per open).
   Status archive_segment_once(const wal::SegmentInfo& segment);
   Status archive_sealed_segments();  // every sealed segment not archived yet
@@ -256,18 +265,21 @@ class EngineImpl final : public Engine {
   std::string wal_dir_, db_dir_;
   std::unique_ptr<FileLock> lock_;
 
+  // RocksDB's Env when it runs on fs_ (rocks_env.h); null: RocksDB's own. Outlives db_.
+  std::unique_ptr<rocksdb::Env> rocks_env_;
   std::unique_ptr<rocksdb::DB> db_;
+  uint32_t timeline_at_open_ = 1;  // the meta row read at open
   std::shared_ptr<rocksdb::Cache> block_cache_;
   std::shared_ptr<rocksdb::MemTableRepFactory> memtables_ = NewMemTableChooser();
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> default_cf_;  // the default family: opened, never used
+  std::vector<rocksdb::ColumnFamilyHandle*> default_cf_;            // the default family: opened, never used
   std::map<std::string, rocksdb::ColumnFamilyHandle*> orphan_cfs_;  // found at open, not yet claimed
   std::unique_ptr<wal::WalWriter> wal_;
   ConcurrentHistogram fsync_latency_;
 
   // Catalog: every keyspace ever installed lives until the engine is destroyed.
   mutable std::shared_mutex catalog_mu_;
-  std::vector<std::unique_ptr<Keyspace>> all_keyspaces_;  // GUARDED_BY(catalog_mu_)
+  std::vector<std::unique_ptr<Keyspace>> all_keyspaces_;   // GUARDED_BY(catalog_mu_)
   std::map<std::string, Keyspace*, std::less<>> by_name_;  // GUARDED_BY(catalog_mu_): live only
   std::map<uint32_t, Keyspace*> by_id_;                    // GUARDED_BY(catalog_mu_): live only
   uint32_t next_keyspace_id_ = 1;                          // GUARDED_BY(commit_mu_)
@@ -275,15 +287,15 @@ class EngineImpl final : public Engine {
   // Commit sequencer.
   std::mutex commit_mu_;
   // Scratch of the commit being published, reused so a commit allocates nothing for them.
-  std::vector<Staged> commit_staged_;              // GUARDED_BY(commit_mu_)
-  std::deque<std::string> commit_owned_keys_;      // GUARDED_BY(commit_mu_): keys apply functions staged
-  std::string commit_payload_;                     // GUARDED_BY(commit_mu_)
-  uint64_t last_commit_now_ = 0;                   // GUARDED_BY(commit_mu_): the latest commit's `now`
+  std::vector<Staged> commit_staged_;          // GUARDED_BY(commit_mu_)
+  std::deque<std::string> commit_owned_keys_;  // GUARDED_BY(commit_mu_): keys apply functions staged
+  std::string commit_payload_;                 // GUARDED_BY(commit_mu_)
+  uint64_t last_commit_now_ = 0;               // GUARDED_BY(commit_mu_): the latest commit's `now`
   // Values displaced by commits, released 32 at a time outside the sequencer (ReleaseValues in
   // engine_write.cc): releasing one costs two cache misses, which a batch overlaps.
   using RetiredValues = std::array<ValuePtr, 32>;
-  RetiredValues retired_;                          // GUARDED_BY(commit_mu_)
-  size_t retired_count_ = 0;                       // GUARDED_BY(commit_mu_)
+  RetiredValues retired_;     // GUARDED_BY(commit_mu_)
+  size_t retired_count_ = 0;  // GUARDED_BY(commit_mu_)
   // REQUIRES: commit_mu_ held. Keeps `value` for the next batch release (releases it at once when the batch
   // is full: a commit that displaced more values than a batch holds).
   void retire(ValuePtr value) {
@@ -292,27 +304,27 @@ class EngineImpl final : public Engine {
   std::atomic<uint64_t> next_version_{2};  // 1 = loaded at open; written under commit_mu_
   std::atomic<bool> closing_{false};
   std::mutex close_mu_;
-  bool closed_ = false;   // GUARDED_BY(close_mu_)
-  Status close_status_;   // GUARDED_BY(close_mu_)
+  bool closed_ = false;  // GUARDED_BY(close_mu_)
+  Status close_status_;  // GUARDED_BY(close_mu_)
 
   // Materializer.
   std::mutex mat_mu_;
-  std::condition_variable mat_cv_;       // work arrived or stopping
-  std::condition_variable applied_cv_;   // applied_lsn_ advanced
-  std::condition_variable space_cv_;     // the queue shrank, or the materializer stopped (backpressure)
+  std::condition_variable mat_cv_;      // work arrived or stopping
+  std::condition_variable applied_cv_;  // applied_lsn_ advanced
+  std::condition_variable space_cv_;    // the queue shrank, or the materializer stopped (backpressure)
   // Records waiting for the materializer, back to back, each [lsn fixed64][type u8][length fixed32][payload]:
   // one buffer rather than an object per record, so a commit appends bytes and the materializer frees
   // nothing per record.                 GUARDED_BY(mat_mu_)
   std::string mat_queue_;
-  bool mat_idle_ = false;                  // GUARDED_BY(mat_mu_): the materializer sleeps on mat_cv_
-  int space_waiters_ = 0;                  // GUARDED_BY(mat_mu_): commits in wait_for_materializer()
+  bool mat_idle_ = false;  // GUARDED_BY(mat_mu_): the materializer sleeps on mat_cv_
+  int space_waiters_ = 0;  // GUARDED_BY(mat_mu_): commits in wait_for_materializer()
   // Bytes of the records enqueued and not yet applied (queued or being applied): what backpressure bounds.
   // Written under mat_mu_; read without it by commits.
   std::atomic<uint64_t> mat_lag_bytes_{0};
   std::atomic<uint64_t> backpressure_waits_{0};
-  bool mat_stop_ = false;                  // GUARDED_BY(mat_mu_): drain what is durable, then stop
-  bool mat_abandon_ = false;               // GUARDED_BY(mat_mu_): stop at once (crash simulation)
-  Status mat_status_;                      // GUARDED_BY(mat_mu_): first failure
+  bool mat_stop_ = false;     // GUARDED_BY(mat_mu_): drain what is durable, then stop
+  bool mat_abandon_ = false;  // GUARDED_BY(mat_mu_): stop at once (crash simulation)
+  Status mat_status_;         // GUARDED_BY(mat_mu_): first failure
   std::atomic<uint64_t> applied_lsn_{0};
   std::atomic<uint64_t> enqueued_lsn_{0};
   std::thread materializer_;

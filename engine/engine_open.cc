@@ -1,7 +1,7 @@
 // Engine open, recovery and close (docs/recovery.md, Recovery).
 #include <rocksdb/cache.h>
-#include <rocksdb/memtablerep.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/table.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +9,8 @@
 #include <unordered_set>
 
 #include "engine/engine_impl.h"
+#include "engine/meta.h"
+#include "engine/rocks_env.h"
 #include "engine/sorted_runs_memtable.h"
 #include "util/coding.h"
 #include "wal/wal_reader.h"
@@ -28,41 +30,14 @@ Result<std::unique_ptr<Engine>> Engine::open(const Options& options) {
 
 namespace engine {
 
-namespace {
-
-constexpr uint32_t kEngineFormatVersion = 1;
-constexpr std::string_view kMetaFormat = "format_version";
-constexpr std::string_view kMetaApplied = "applied_lsn";
-constexpr std::string_view kMetaTimeline = "timeline";
-constexpr std::string_view kMetaNextId = "next_keyspace_id";
-constexpr std::string_view kMetaCatalogPrefix = "ks/";
-
-}  // namespace
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return Status::OK();
-  std::string msg = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(msg);
-  if (s.IsNoSpace()) return Status::NoSpace(msg);
-  if (s.IsNotFound()) return Status::NotFound(msg);
-  if (s.IsBusy()) return Status::Busy(msg);
-  return Status::IOError(msg);
-}
-
-std::string CfName(uint32_t id) { return "ks" + std::to_string(id); }
-std::string CatalogKey(uint32_t id) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%08x", id);
-  return std::string(kMetaCatalogPrefix) + buf;
-}
-
 EngineImpl::EngineImpl(const Options& options)
     : options_(options),
       fs_(options.file_system != nullptr ? options.file_system : FileSystem::Default()),
       clock_(options.clock != nullptr ? options.clock : Clock::System()),
       log_(options.logger != nullptr ? options.logger : spdlog::default_logger()),
       wal_dir_(JoinPath(options.data_dir, "wal")),
-      db_dir_(JoinPath(options.data_dir, "db")) {}
+      db_dir_(JoinPath(options.data_dir, "db")),
+      rocks_env_(NewRocksEnv(fs_)) {}
 
 EngineImpl::~EngineImpl() {
   Status s = close();
@@ -89,15 +64,16 @@ class MemTableChooser final : public rocksdb::MemTableRepFactory {
     sorted_runs_ids_.insert(id);
   }
 
-
   rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& cmp,
-                                          rocksdb::Allocator* allocator, const rocksdb::SliceTransform* transform,
+                                          rocksdb::Allocator* allocator,
+                                          const rocksdb::SliceTransform* transform,
                                           rocksdb::Logger* logger) override {
     return skip_list_.CreateMemTableRep(cmp, allocator, transform, logger);
   }
   rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& cmp,
-                                          rocksdb::Allocator* allocator, const rocksdb::SliceTransform* transform,
-                                          rocksdb::Logger* logger, uint32_t column_family_id) override {
+                                          rocksdb::Allocator* allocator,
+                                          const rocksdb::SliceTransform* transform, rocksdb::Logger* logger,
+                                          uint32_t column_family_id) override {
     bool sorted_runs;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -115,20 +91,31 @@ class MemTableChooser final : public rocksdb::MemTableRepFactory {
 
 }  // namespace
 
-std::shared_ptr<rocksdb::MemTableRepFactory> NewMemTableChooser() { return std::make_shared<MemTableChooser>(); }
+std::shared_ptr<rocksdb::MemTableRepFactory> NewMemTableChooser() {
+  return std::make_shared<MemTableChooser>();
+}
 
 void EngineImpl::tune_family(const Keyspace& ks) {
   if (ks.cf == nullptr || ks.def.options.residency != Residency::kMemory) return;
   static_cast<MemTableChooser&>(*memtables_).use_sorted_runs(ks.cf->GetID());
-  // Never point-read, only read whole: more files at level 0 cost such a family nothing, and each
-  // compaction into level 1 (a rewrite of all of level 1) then comes after twice as many flushes as
-  // RocksDB's default of 4. On the development VM: ~5% less CPU per relaxed put, all threads counted.
-  // Level 0 then holds up to ~8 memtables' worth of (partly overwritten) rows on disk.
-  const rocksdb::Status s = db_->SetOptions(ks.cf, {{"level0_file_num_compaction_trigger", "8"}});
-  if (!s.ok()) log_->warn("savepoint: tuning the column family of keyspace {}: {}", ks.def.name, s.ToString());
 }
 
-rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
+rocksdb::ColumnFamilyOptions EngineImpl::family_options(Residency residency) const {
+  rocksdb::ColumnFamilyOptions cfo = MakeCfOptions(options_, block_cache_, memtables_);
+  if (residency == Residency::kMemory) {
+    // Never point-read, only read whole: more files at level 0 cost such a family nothing, and each
+    // compaction into level 1 (a rewrite of all of level 1) then comes after twice as many flushes as
+    // RocksDB's default of 4. On the development VM: ~5% less CPU per relaxed put, all threads counted.
+    // Level 0 then holds up to ~8 memtables' worth of (partly overwritten) rows on disk. Given when the
+    // family is opened or created, never by SetOptions: that rewrites the OPTIONS file of every family, once
+    // per family (quadratic in the number of keyspaces).
+    cfo.level0_file_num_compaction_trigger = 8;
+  }
+  return cfo;
+}
+
+rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options,
+                                           const std::shared_ptr<rocksdb::Cache>& cache,
                                            std::shared_ptr<rocksdb::MemTableRepFactory> memtables) {
   rocksdb::ColumnFamilyOptions cfo;
   if (memtables != nullptr) cfo.memtable_factory = std::move(memtables);
@@ -141,37 +128,152 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, const std::sh
   return cfo;
 }
 
-Status EngineImpl::open_rocksdb() {
-  std::error_code ec;
-  std::filesystem::create_directories(db_dir_, ec);
-  if (ec) return Status::IOError("creating " + db_dir_ + ": " + ec.message());
+namespace {
 
+// RocksDB's own files in db/: what a directory RocksDB never created holds none of.
+bool IsRocksDbFile(const std::string& name) {
+  return name == "CURRENT" || name == "IDENTITY" || name.starts_with("MANIFEST-") ||
+         name.starts_with("OPTIONS-") || name.ends_with(".sst") || name.ends_with(".log") ||
+         name.ends_with(".blob");
+}
+
+}  // namespace
+
+rocksdb::DBOptions EngineImpl::db_options() const {
   rocksdb::DBOptions dbo;
-  dbo.create_if_missing = true;
-  dbo.create_missing_column_families = true;
   // One consistent point for all families, and no RocksDB WAL: the savepoint WAL is the log.
   dbo.atomic_flush = true;
-  dbo.allow_concurrent_memtable_write = false;  // one writer (the materializer); sorted-runs memtables need it
+  dbo.allow_concurrent_memtable_write =
+      false;  // one writer (the materializer); sorted-runs memtables need it
   dbo.avoid_flush_during_shutdown = true;
   dbo.max_background_jobs = options_.rocksdb_background_jobs;
-  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  dbo.max_open_files = options_.rocksdb_max_open_files;
+  dbo.db_write_buffer_size = options_.rocksdb_write_buffer_budget;
   dbo.keep_log_file_num = 3;
-  block_cache_ = rocksdb::NewLRUCache(options_.rocksdb_block_cache_bytes);
-  const rocksdb::ColumnFamilyOptions cfo = MakeCfOptions(options_, block_cache_, memtables_);
+  ConfigureRocksIo(rocks_env_.get(), log_, &dbo);
+  return dbo;
+}
 
-  std::vector<std::string> names;
-  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, db_dir_, &names);
-  if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};
-  if (std::find(names.begin(), names.end(), "meta") == names.end()) names.emplace_back("meta");
+Status EngineImpl::inspect_rocksdb(const std::vector<std::string>& families, MetaState* meta,
+                                   std::string* manifest_out) {
+  std::string& manifest = *manifest_out;
+  // Read-only: RocksDB neither writes a new MANIFEST nor purges a file here, whatever it finds.
+  rocksdb::DBOptions dbo = db_options();
+  dbo.max_open_files = 16;  // nothing is read but the meta rows
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const std::string& n : names) descriptors.emplace_back(n, cfo);
+  for (const std::string& n : families) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  const std::string nothing_changed = "; nothing was changed";
+  rocksdb::Status rs = rocksdb::DB::OpenForReadOnly(dbo, db_dir_, descriptors, &handles, &raw);
+  if (!rs.ok()) {
+    return FromRocks(rs, "opening RocksDB in " + db_dir_ +
+                             " (its MANIFEST or a file it lists is damaged or "
+                             "missing" +
+                             nothing_changed + ")");
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  auto close = [&] {
+    for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+    (void)db->Close();
+  };
+  {
+    std::vector<std::string> live;
+    uint64_t manifest_size = 0;
+    if (db->GetLiveFiles(live, &manifest_size, /*flush_memtable=*/false).ok()) {
+      for (const std::string& f : live) {
+        if (f.find("MANIFEST-") != std::string::npos) manifest = JoinPath(db_dir_, f);
+      }
+    }
+    // Every SST file the MANIFEST lists must be there before anything may write.
+    std::vector<rocksdb::LiveFileMetaData> files;
+    db->GetLiveFilesMetaData(&files);
+    for (const rocksdb::LiveFileMetaData& f : files) {
+      const std::string path = JoinPath(f.db_path, f.name);
+      if (!fs_->file_exists(path)) {
+        close();
+        return Status::Corruption(db_dir_ + ": " + (manifest.empty() ? "the MANIFEST" : manifest) +
+                                  " lists " + path + ", which is missing" + nothing_changed);
+      }
+    }
+  }
+  rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
+  for (size_t i = 0; i < families.size(); i++) {
+    if (families[i] == kMetaFamily) meta_cf = handles[i];
+  }
+  Status s;
+  if (meta_cf != nullptr) {
+    s = ReadMeta(db.get(), meta_cf, rocksdb::ReadOptions(), options_.data_dir, meta);
+    if (s.IsNotFound()) {
+      // Never flushed (the first open crashed before its first checkpoint): the meta rows are written with
+      // the first flush, and every family's rows only ever with them (atomic flush), so the families hold
+      // nothing yet. A new directory, provided the WAL starts at LSN 1 (check_wal_continues).
+      *meta = MetaState();
+      s = Status::OK();
+    }
+  }
+  close();
+  SP_RETURN_IF_ERROR(s);
+  // The families the catalog names must exist: a MANIFEST that lost them lost their rows.
+  for (const KeyspaceDef& def : meta->catalog) {
+    if (def.options.persistence == Persistence::kVolatile || def.created_lsn > meta->applied_lsn) continue;
+    if (std::find(families.begin(), families.end(), CfName(def.id)) == families.end()) {
+      return Status::Corruption(db_dir_ + ": the catalog has keyspace " + def.name + " but " +
+                                (manifest.empty() ? "the MANIFEST" : manifest) + " has no column family " +
+                                CfName(def.id) + nothing_changed);
+    }
+  }
+  return Status::OK();
+}
+
+Status EngineImpl::open_rocksdb(bool expect_wal) {
+  SP_RETURN_IF_ERROR(fs_->create_dirs(db_dir_));
+  block_cache_ = rocksdb::NewLRUCache(options_.rocksdb_block_cache_bytes);
+  SP_ASSIGN_OR_RETURN(std::vector<std::string> present, fs_->list_dir(db_dir_));
+  const bool has_current = std::find(present.begin(), present.end(), "CURRENT") != present.end();
+  std::vector<std::string> names;
+  MetaState meta;
+  std::string manifest;
+  if (has_current) {
+    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options(), db_dir_, &names);
+    if (!ls.ok()) {
+      return FromRocks(ls, "reading the RocksDB MANIFEST in " + db_dir_ +
+                               " (damaged or missing; nothing was "
+                               "changed)");
+    }
+    SP_RETURN_IF_ERROR(inspect_rocksdb(names, &meta, &manifest));
+  } else {
+    // Only a db/ RocksDB never wrote to may be created: with files but no CURRENT, a create would start
+    // an empty database and purge every file there.
+    for (const std::string& n : present) {
+      if (IsRocksDbFile(n)) {
+        return Status::Corruption(db_dir_ + " holds RocksDB file " + n +
+                                  " but no CURRENT (it names the MANIFEST): the directory is damaged; "
+                                  "nothing was changed");
+      }
+    }
+    names = {std::string(rocksdb::kDefaultColumnFamilyName)};
+  }
+  if (expect_wal) SP_RETURN_IF_ERROR(CheckWalContinues(fs_, options_.data_dir, meta, manifest));
+  if (std::find(names.begin(), names.end(), kMetaFamily) == names.end()) names.emplace_back(kMetaFamily);
+
+  rocksdb::DBOptions dbo = db_options();
+  dbo.create_if_missing = !has_current;
+  dbo.create_missing_column_families = true;
+  std::map<std::string, Residency> residency;
+  for (const KeyspaceDef& def : meta.catalog) residency[CfName(def.id)] = def.options.residency;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& n : names) {
+    auto r = residency.find(n);
+    descriptors.emplace_back(n, family_options(r == residency.end() ? Residency::kCached : r->second));
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(dbo, db_dir_, descriptors, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "opening RocksDB in " + db_dir_);
   db_.reset(raw);
   for (size_t i = 0; i < names.size(); i++) {
-    if (names[i] == "meta") {
+    if (names[i] == kMetaFamily) {
       meta_cf_ = handles[i];
     } else if (names[i] == rocksdb::kDefaultColumnFamilyName) {
       default_cf_.push_back(handles[i]);
@@ -200,32 +302,30 @@ Keyspace* EngineImpl::install_keyspace(const KeyspaceDef& def) {
 }
 
 Status EngineImpl::load_catalog() {
-  std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFormat, &v);
+  MetaState meta;
+  Status s = ReadMeta(db_.get(), meta_cf_, rocksdb::ReadOptions(), options_.data_dir, &meta);
   if (s.IsNotFound()) {
-    std::string fv;
-    PutFixed32(&fv, kEngineFormatVersion);
-    SP_RETURN_IF_ERROR(FromRocks(db_->Put(rocksdb::WriteOptions(), meta_cf_, kMetaFormat, fv), "writing meta"));
-  } else if (!s.ok()) {
-    return FromRocks(s, "reading meta");
-  } else if (v.size() != 4 || DecodeFixed32(v.data()) > kEngineFormatVersion) {
-    return Status::InvalidArgument(options_.data_dir + " was written by a newer savepoint (engine format " +
-                                   std::to_string(v.size() == 4 ? DecodeFixed32(v.data()) : 0) +
-                                   "); this build reads format " + std::to_string(kEngineFormatVersion));
+    // A new directory (inspect_rocksdb let nothing else through): the engine's rows, in one batch.
+    rocksdb::WriteBatch batch;
+    PutFormatVersion(&batch, meta_cf_);
+    PutTimeline(&batch, meta_cf_, 1);
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;  // like every engine write: durable with a flush, here at once
+    SP_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "writing meta"));
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    SP_RETURN_IF_ERROR(FromRocks(db_->Flush(fo, meta_cf_), "flushing meta"));
+    meta = MetaState();
+    meta.has_timeline = true;
+  } else {
+    SP_RETURN_IF_ERROR(s);
   }
-  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaApplied, &v);
-  if (s.ok() && v.size() == 8) applied_lsn_ = DecodeFixed64(v.data());
-  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaNextId, &v);
-  if (s.ok() && v.size() == 4) next_keyspace_id_ = DecodeFixed32(v.data());
-
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+  applied_lsn_ = meta.applied_lsn;
+  timeline_at_open_ = meta.timeline;
   std::unique_lock<std::shared_mutex> lock(catalog_mu_);
-  for (it->Seek(kMetaCatalogPrefix); it->Valid() && it->key().starts_with(kMetaCatalogPrefix); it->Next()) {
-    auto def = KeyspaceDefFromJson(it->value().ToStringView());
-    if (!def.ok()) return def.status().WithContext(db_dir_ + " catalog row " + it->key().ToString());
-    install_keyspace(*def);
-  }
-  return FromRocks(it->status(), "reading the catalog");
+  next_keyspace_id_ = meta.next_keyspace_id;
+  for (const KeyspaceDef& def : meta.catalog) install_keyspace(def);
+  return Status::OK();
 }
 
 Status EngineImpl::replay_wal() {
@@ -328,30 +428,9 @@ Status EngineImpl::open() {
   SP_RETURN_IF_ERROR(open_rocksdb());
   SP_RETURN_IF_ERROR(load_catalog());
 
-  std::string v;
   wal::WriterOptions wo;
-  if (db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaTimeline, &v).ok() && v.size() == 4) {
-    wo.timeline = DecodeFixed32(v.data());
-  }
+  wo.timeline = timeline_at_open_;
   wo.first_lsn_if_empty = applied_lsn_ + 1;
-  if (applied_lsn_ > 0) {
-    // RocksDB has state, so the WAL must exist (a checkpoint never retires the newest segment): a missing
-    // WAL would silently lose every commit since the last flush.
-    auto segments = wal::ListSegments(fs_, wal_dir_);
-    bool any = false;
-    if (segments.ok()) {
-      for (const wal::SegmentInfo& seg : *segments) any |= seg.timeline == wo.timeline;
-    }
-    if (!any) {
-      return Status::Corruption(options_.data_dir + ": RocksDB holds state up to LSN " + std::to_string(applied_lsn_) +
-                                " but " + wal_dir_ + " has no WAL segment of timeline " +
-                                std::to_string(wo.timeline) + "; restore the WAL directory");
-    }
-  } else if (!db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaTimeline, &v).ok()) {
-    std::string tl;
-    PutFixed32(&tl, wo.timeline);
-    SP_RETURN_IF_ERROR(FromRocks(db_->Put(rocksdb::WriteOptions(), meta_cf_, kMetaTimeline, tl), "writing meta"));
-  }
   wo.segment_size = options_.wal_segment_size;
   wo.sync_interval = options_.sync_interval;
   wo.clock = clock_;
@@ -383,7 +462,8 @@ Status EngineImpl::open() {
   {
     std::shared_lock<std::shared_mutex> lock(catalog_mu_);
     for (auto& [id, ks] : by_id_) {
-      ks->next_coalesce_micros = now + static_cast<uint64_t>(ks->def.options.coalesce_interval.count()) * 1000;
+      ks->next_coalesce_micros =
+          now + static_cast<uint64_t>(ks->def.options.coalesce_interval.count()) * 1000;
     }
   }
   materializer_ = std::thread(&EngineImpl::materializer_loop, this);

@@ -450,7 +450,7 @@ TEST_F(EngineTest, FailedFsyncRefusesLaterCommitsWithFatal) {
   o.file_system = &fs;
   auto e = Open(o);
   auto ks = *e->create_keyspace("kv");
-  fs.fail_next(FaultOp::kSync, FaultError::kEIO);
+  fs.fail_next(FaultOp::kSync, FaultError::kEIO, 0, 1, "/wal/");
   Transaction t(Durability::kSync);
   t.put(ks, "a", "1");
   EXPECT_TRUE(e->commit(t).status().IsFatal());

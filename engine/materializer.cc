@@ -8,6 +8,7 @@
 // ones) takes each batch as one run and merges the runs when flushed, instead of sorting every entry.
 // Recovery's replay (apply_to_rocksdb) writes in LSN order: it fills skip lists, and there the sort cost more
 // than it saved (replay went from ~1.3M to ~1.6M records/s without it).
+#include <absl/container/flat_hash_map.h>
 #include <rocksdb/slice.h>
 #include <spdlog/spdlog.h>
 
@@ -106,9 +107,9 @@ Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
   const bool has_family = item.def.options.persistence != Persistence::kVolatile;
   if (item.catalog_op == CatalogOp::kCreate && has_family && ks != nullptr && ks->cf == nullptr) {
     rocksdb::ColumnFamilyHandle* cf = nullptr;
-    SP_RETURN_IF_ERROR(FromRocks(db_->CreateColumnFamily(MakeCfOptions(options_, block_cache_, memtables_),
-                                                         CfName(item.def.id), &cf),
-                                 "creating the column family of keyspace " + item.def.name));
+    SP_RETURN_IF_ERROR(FromRocks(
+        db_->CreateColumnFamily(family_options(item.def.options.residency), CfName(item.def.id), &cf),
+        "creating the column family of keyspace " + item.def.name));
     // Not while a checkpoint is between listing the families and flushing them (maintenance.cc): nothing,
     // not even this change's catalog row and applied_lsn, is written until the family is published.
     {
@@ -123,21 +124,21 @@ Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
       // The handle stays valid for readers racing with the drop; it is destroyed at close.
       SP_RETURN_IF_ERROR(FromRocks(db_->DropColumnFamily(ks->cf), "dropping keyspace " + item.def.name));
     }
-    batch.Delete(meta_cf_, CatalogKey(item.def.id));
+    DeleteCatalogEntry(&batch, meta_cf_, item.def.id);
   } else {
-    batch.Put(meta_cf_, CatalogKey(item.def.id), KeyspaceDefToJson(item.def));
+    PutCatalogEntry(&batch, meta_cf_, item.def);
   }
-  std::string next_id, applied;
+  uint32_t next_id;
   {
     std::lock_guard<std::mutex> lock(commit_mu_);
-    PutFixed32(&next_id, next_keyspace_id_);
+    next_id = next_keyspace_id_;
   }
-  PutFixed64(&applied, item.lsn);
-  batch.Put(meta_cf_, "next_keyspace_id", next_id);
-  batch.Put(meta_cf_, "applied_lsn", applied);
+  PutNextKeyspaceId(&batch, meta_cf_, next_id);
+  PutAppliedLsn(&batch, meta_cf_, item.lsn);
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
-  Status s = FromRocks(db_->Write(wo, &batch), "materialising catalog change at LSN " + std::to_string(item.lsn));
+  Status s =
+      FromRocks(db_->Write(wo, &batch), "materialising catalog change at LSN " + std::to_string(item.lsn));
   if (s.ok()) applied_lsn_.store(item.lsn, std::memory_order_release);
   return s;
 }
@@ -169,14 +170,21 @@ void SortForBatch(const std::vector<PendingEffect>& effects,
 
 Status EngineImpl::write_effects(const std::vector<PendingEffect>& effects, uint64_t last_lsn, bool sort) {
   // The column family of each keyspace written, looked up once per batch; null: dropped since (its family
-  // goes with it, so its effects are skipped).
-  std::vector<std::pair<uint32_t, rocksdb::ColumnFamilyHandle*>> families;
+  // goes with it, so its effects are skipped). A hash map, not a list: a batch spread over hundreds of
+  // keyspaces (a catalogue of stores) must cost per effect what a batch into one keyspace costs.
+  absl::flat_hash_map<uint32_t, rocksdb::ColumnFamilyHandle*> families;
   std::vector<rocksdb::ColumnFamilyHandle*> cf_of(effects.size());
   {
     std::shared_lock<std::shared_mutex> lock(catalog_mu_);
+    uint32_t last_id = 0;
+    rocksdb::ColumnFamilyHandle* last_cf = nullptr;
     for (size_t i = 0; i < effects.size(); i++) {
       const uint32_t id = effects[i].keyspace_id;
-      auto known = std::find_if(families.begin(), families.end(), [&](const auto& f) { return f.first == id; });
+      if (i > 0 && id == last_id) {  // runs of one keyspace are the common case
+        cf_of[i] = last_cf;
+        continue;
+      }
+      auto known = families.find(id);
       if (known == families.end()) {
         auto it = by_id_.find(id);
         rocksdb::ColumnFamilyHandle* cf = it == by_id_.end() ? nullptr : it->second->cf;
@@ -185,9 +193,11 @@ Status EngineImpl::write_effects(const std::vector<PendingEffect>& effects, uint
           return Status::Corruption("LSN <= " + std::to_string(last_lsn) + " writes keyspace id " +
                                     std::to_string(id) + ", which has no column family");
         }
-        known = families.emplace(families.end(), id, cf);
+        known = families.emplace(id, cf).first;
       }
       cf_of[i] = known->second;
+      last_id = id;
+      last_cf = known->second;
     }
   }
 
@@ -226,7 +236,8 @@ Status EngineImpl::write_effects(const std::vector<PendingEffect>& effects, uint
     SortForBatch(effects, cf_of, &order);
     for (size_t k = 0; k < order.size(); k++) {
       const uint32_t i = order[k];
-      if (k + 1 < order.size() && cf_of[order[k + 1]] == cf_of[i] && effects[order[k + 1]].key == effects[i].key) {
+      if (k + 1 < order.size() && cf_of[order[k + 1]] == cf_of[i] &&
+          effects[order[k + 1]].key == effects[i].key) {
         continue;  // a later write of the same key in this batch replaces this one
       }
       add(i);
@@ -251,7 +262,8 @@ Status EngineImpl::write_effects(const std::vector<PendingEffect>& effects, uint
     // reads, never shows a part of it.
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
     const rocksdb::Slice start(prefix.data(), prefix.size());
-    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) batch.Delete(cf, it->key());
+    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next())
+      batch.Delete(cf, it->key());
     SP_RETURN_IF_ERROR(FromRocks(it->status(), "materialising a prefix deletion"));
     for (size_t j = 0; j < i; j++) {
       if (cf_of[j] == cf && effects[j].kind == EffectKind::kPut && effects[j].key.starts_with(prefix)) {
@@ -261,9 +273,7 @@ Status EngineImpl::write_effects(const std::vector<PendingEffect>& effects, uint
   }
   add_run(run_begin, effects.size());
 
-  std::string applied;
-  PutFixed64(&applied, last_lsn);
-  batch.Put(meta_cf_, "applied_lsn", applied);
+  PutAppliedLsn(&batch, meta_cf_, last_lsn);
   Status s = FromRocks(db_->Write(wo, &batch), "materialising up to LSN " + std::to_string(last_lsn));
   if (s.ok()) applied_lsn_.store(last_lsn, std::memory_order_release);
   return s;

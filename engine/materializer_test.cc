@@ -150,7 +150,7 @@ TEST_F(MaterializerBackpressureTest, FailedLogSyncReleasesCommitsThatWait) {
   ASSERT_NE(e, nullptr);
   Keyspace* ks = *e->create_keyspace("kv");
   // The first fdatasync from now on fails: the one a waiting commit asks for.
-  fs.fail_next(FaultOp::kSync, FaultError::kEIO);
+  fs.fail_next(FaultOp::kSync, FaultError::kEIO, 0, 1, "/wal/");
   std::vector<Status> last(kThreads);
   std::vector<std::thread> committers;
   for (int t = 0; t < kThreads; t++) {

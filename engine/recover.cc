@@ -28,7 +28,7 @@ struct RecoveryRun {
   std::vector<wal::TimelineLeg> legs;  // the target timeline's path
   uint64_t from_lsn = 1;               // the snapshot's LSN + 1
   uint64_t end_lsn = 0;
-  wal::TimelineHistory history;        // of the new timeline
+  wal::TimelineHistory history;  // of the new timeline
 };
 
 namespace {
@@ -39,7 +39,8 @@ std::string FormatMicros(uint64_t micros) {
   gmtime_r(&secs, &tm);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lluZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<unsigned long long>(micros % 1'000'000));
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<unsigned long long>(micros % 1'000'000));
   return buf;
 }
 
@@ -62,14 +63,16 @@ class ArchivePathReader {
         leg_++;
         reader_.reset();
       }
-      if (leg_ == legs_.size()) return fail(Status::Corruption("LSN " + std::to_string(expected_) + " is on no timeline"));
+      if (leg_ == legs_.size())
+        return fail(Status::Corruption("LSN " + std::to_string(expected_) + " is on no timeline"));
       if (reader_ == nullptr) {
         wal::ReaderOptions ro;
         ro.start_lsn = expected_;
         ro.timeline = legs_[leg_].timeline;
         auto reader = wal::WalReader::Open(wal::NewArchiveSource(fs_, archive_), ro);
-        if (!reader.ok()) return fail(reader.status().WithContext("reading the archived WAL of timeline " +
-                                                                  std::to_string(legs_[leg_].timeline)));
+        if (!reader.ok())
+          return fail(reader.status().WithContext("reading the archived WAL of timeline " +
+                                                  std::to_string(legs_[leg_].timeline)));
         reader_ = std::move(reader).value();
       }
       if (!reader_->next(r)) {
@@ -126,7 +129,8 @@ Status ForEachRecord(FileSystem* fs, const std::string& archive, const Piece& pi
     wal::Record r;
     size_t next = 0;
     Status s = wal::ParseRecord(bytes, offset, &r, &next);
-    if (!s.ok()) return Status::Corruption(path + ": " + s.message() + " at offset " + std::to_string(offset));
+    if (!s.ok())
+      return Status::Corruption(path + ": " + s.message() + " at offset " + std::to_string(offset));
     offset = next;
     if (r.lsn < piece.from) continue;
     if (r.lsn > piece.to) break;
@@ -152,8 +156,8 @@ bool OnPath(const std::vector<wal::TimelineLeg>& legs, uint32_t timeline, uint64
 std::string DescribeTarget(const RecoverOptions& o) {
   const char* incl = o.inclusive ? "inclusive" : "exclusive";
   if (o.target_time_micros) {
-    return "time " + FormatMicros(*o.target_time_micros) + " (" + std::to_string(*o.target_time_micros) + " us) " +
-           incl;
+    return "time " + FormatMicros(*o.target_time_micros) + " (" + std::to_string(*o.target_time_micros) +
+           " us) " + incl;
   }
   if (o.target_lsn) return "lsn " + std::to_string(*o.target_lsn) + " " + incl;
   if (o.target_name) return "name \"" + *o.target_name + "\" " + incl;
@@ -171,7 +175,7 @@ Status EngineImpl::recover_from_archive(const RecoveryRun& run) {
   auto lock = fs_->lock_file(JoinPath(options_.data_dir, "LOCK"));
   if (!lock.ok()) return lock.status().WithContext("recovering into " + options_.data_dir);
   lock_ = std::move(lock).value();
-  Status s = open_rocksdb();
+  Status s = open_rocksdb(/*expect_wal=*/false);  // RestoreSnapshot built it; the archive is its log
   if (s.ok()) s = load_catalog();
   ArchivePathReader reader(fs_, run.archive_dir, run.legs, run.from_lsn, run.end_lsn);
   if (s.ok()) s = replay_records([&](wal::Record* r) { return reader.next(r); });
@@ -179,19 +183,19 @@ Status EngineImpl::recover_from_archive(const RecoveryRun& run) {
   if (s.ok() && run.end_lsn > applied_lsn_) {
     // The last records were restore points or checkpoint markers: the state is the same, but the applied
     // LSN must say where the new timeline branches.
-    std::string v;
-    PutFixed64(&v, run.end_lsn);
+    rocksdb::WriteBatch batch;
+    PutAppliedLsn(&batch, meta_cf_, run.end_lsn);
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
-    s = FromRocks(db_->Put(wo, meta_cf_, "applied_lsn", v), "writing applied_lsn");
+    s = FromRocks(db_->Write(wo, &batch), "writing applied_lsn");
     if (s.ok()) applied_lsn_ = run.end_lsn;
   }
   if (s.ok()) {
-    std::string v;
-    PutFixed32(&v, run.history.timeline);
+    rocksdb::WriteBatch batch;
+    PutTimeline(&batch, meta_cf_, run.history.timeline);
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
-    s = FromRocks(db_->Put(wo, meta_cf_, "timeline", v), "writing the timeline");
+    s = FromRocks(db_->Write(wo, &batch), "writing the timeline");
   }
   if (s.ok()) {
     std::vector<rocksdb::ColumnFamilyHandle*> families{meta_cf_};
@@ -244,7 +248,8 @@ Result<RecoveryPlan> Recover(const RecoverOptions& o) {
     return Status::InvalidArgument("a recovery needs exactly one target (time, lsn, name or latest); " +
                                    std::to_string(targets) + " given");
   }
-  if (o.target_latest && !o.inclusive) return Status::InvalidArgument("the latest target cannot be exclusive");
+  if (o.target_latest && !o.inclusive)
+    return Status::InvalidArgument("the latest target cannot be exclusive");
   if (o.target_lsn && *o.target_lsn == 0) return Status::InvalidArgument("LSNs start at 1");
   if (o.target_name && (o.target_name->empty() || o.target_name->size() > wal::kMaxRestorePointName)) {
     return Status::InvalidArgument("restore point names are 1 to 255 bytes");
@@ -262,7 +267,8 @@ Result<RecoveryPlan> Recover(const RecoverOptions& o) {
   plan.target = engine::DescribeTarget(o);
 
   // 2. What the archive holds.
-  SP_ASSIGN_OR_RETURN(std::vector<wal::ArchivedSegment> segments, wal::ListArchivedSegments(fs, o.archive_dir));
+  SP_ASSIGN_OR_RETURN(std::vector<wal::ArchivedSegment> segments,
+                      wal::ListArchivedSegments(fs, o.archive_dir));
   SP_ASSIGN_OR_RETURN(auto histories, wal::ReadHistoryFiles(fs, engine::ArchiveWalDir(o.archive_dir)));
   std::vector<engine::SnapshotEntry> snapshots;
   uint32_t max_timeline = 1;
@@ -293,11 +299,12 @@ Result<RecoveryPlan> Recover(const RecoverOptions& o) {
     auto it = histories.find(target_tl);
     if (it == histories.end()) {
       if (o.timeline != 0 && target_tl > max_timeline) {
-        return Status::InvalidArgument("timeline " + std::to_string(target_tl) + " is not in the archive (its " +
-                                       "newest timeline is " + std::to_string(max_timeline) + ")");
+        return Status::InvalidArgument("timeline " + std::to_string(target_tl) +
+                                       " is not in the archive (its " + "newest timeline is " +
+                                       std::to_string(max_timeline) + ")");
       }
-      return Status::Corruption("the archive holds timeline " + std::to_string(target_tl) + " but not its history " +
-                                "file " + wal::HistoryFileName(target_tl));
+      return Status::Corruption("the archive holds timeline " + std::to_string(target_tl) +
+                                " but not its history " + "file " + wal::HistoryFileName(target_tl));
     }
     history = it->second;
   }
@@ -318,7 +325,8 @@ Result<RecoveryPlan> Recover(const RecoverOptions& o) {
                             std::to_string(target_tl));
   }
   const uint64_t first_archived = pieces.front().from, last_archived = pieces.back().to;
-  const std::string range = "archived LSNs " + std::to_string(first_archived) + ".." + std::to_string(last_archived);
+  const std::string range =
+      "archived LSNs " + std::to_string(first_archived) + ".." + std::to_string(last_archived);
 
   // 4. The end LSN.
   uint64_t end = 0;
@@ -328,9 +336,9 @@ Result<RecoveryPlan> Recover(const RecoverOptions& o) {
     end_time = pieces.back().segment->last_commit_micros;
   } else if (o.target_lsn) {
     if (*o.target_lsn > last_archived) {
-      return Status::NotFound("target LSN " + std::to_string(*o.target_lsn) + " is not reachable: the path of " +
-                              "timeline " + std::to_string(target_tl) + " is archived up to LSN " +
-                              std::to_string(last_archived));
+      return Status::NotFound("target LSN " + std::to_string(*o.target_lsn) +
+                              " is not reachable: the path of " + "timeline " + std::to_string(target_tl) +
+                              " is archived up to LSN " + std::to_string(last_archived));
     }
     end = o.inclusive ? *o.target_lsn : *o.target_lsn - 1;
   } else if (o.target_name) {
@@ -382,15 +390,16 @@ Result<RecoveryPlan> Recover(const RecoverOptions& o) {
       }));
     }
     if (!reached) {
-      return Status::NotFound("target time " + engine::FormatMicros(t) + " is not reachable: the last archived commit on " +
-                              "the path of timeline " + std::to_string(target_tl) + " is LSN " +
-                              std::to_string(last_archived) + " at " +
-                              engine::FormatMicros(pieces.back().segment->last_commit_micros) +
+      return Status::NotFound("target time " + engine::FormatMicros(t) +
+                              " is not reachable: the last archived commit on " + "the path of timeline " +
+                              std::to_string(target_tl) + " is LSN " + std::to_string(last_archived) +
+                              " at " + engine::FormatMicros(pieces.back().segment->last_commit_micros) +
                               ", and a later commit may not be archived yet (use latest)");
     }
     if (!any) {
       if (first_archived > 1) {
-        return Status::NotFound("target time " + engine::FormatMicros(t) + " is before the first archived record (LSN " +
+        return Status::NotFound("target time " + engine::FormatMicros(t) +
+                                " is before the first archived record (LSN " +
                                 std::to_string(first_archived) + ")");
       }
       end = 0;
@@ -451,8 +460,8 @@ Result<RecoveryPlan> Recover(const RecoverOptions& o) {
       std::string before = i > 0 ? pieces[i - 1].segment->name : std::string("(none)");
       return Status::Corruption("gap in the archived WAL: LSNs " + std::to_string(cursor) + ".." +
                                 std::to_string(std::min(end, p.from - 1)) + " of timeline " +
-                                std::to_string(p.segment->timeline) + " are missing (between " + before + " and " +
-                                p.segment->name + ")");
+                                std::to_string(p.segment->timeline) + " are missing (between " + before +
+                                " and " + p.segment->name + ")");
     }
     plan.segments.push_back(p.segment->name);
     cursor = p.to + 1;
@@ -478,9 +487,11 @@ Result<RecoveryPlan> Recover(const RecoverOptions& o) {
   if (o.dry_run) return plan;
 
   // 8. Load, replay, branch.
-  log->info("savepoint: recovering {} into {}: snapshot {} (LSN {}), replaying {} records to LSN {}, new timeline {}",
-            o.archive_dir, o.into_dir, chosen->name, chosen->header.lsn, plan.records_to_replay, end,
-            plan.new_timeline);
+  log->info(
+      "savepoint: recovering {} into {}: snapshot {} (LSN {}), replaying {} records to LSN {}, new timeline "
+      "{}",
+      o.archive_dir, o.into_dir, chosen->name, chosen->header.lsn, plan.records_to_replay, end,
+      plan.new_timeline);
   Options options;
   options.data_dir = o.into_dir;
   options.file_system = fs;
@@ -489,7 +500,8 @@ Result<RecoveryPlan> Recover(const RecoverOptions& o) {
   const bool existed = fs->file_exists(o.into_dir);
   auto cleanup = [&] {
     std::error_code ec;
-    for (const char* sub : {"db", "wal", "LOCK", "db.load"}) std::filesystem::remove_all(JoinPath(o.into_dir, sub), ec);
+    for (const char* sub : {"db", "wal", "LOCK", "db.load"})
+      std::filesystem::remove_all(JoinPath(o.into_dir, sub), ec);
     if (!existed) std::filesystem::remove(o.into_dir, ec);
   };
   engine::LoadOptions load;

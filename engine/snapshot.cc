@@ -39,9 +39,9 @@ struct EngineImpl::SaveJob final : public SnapshotHandle {
 
   mutable std::mutex mu;
   std::condition_variable cv;
-  bool finished = false;                 // GUARDED_BY(mu)
-  Status status;                         // GUARDED_BY(mu)
-  SnapshotInfo info;                     // GUARDED_BY(mu)
+  bool finished = false;  // GUARDED_BY(mu)
+  Status status;          // GUARDED_BY(mu)
+  SnapshotInfo info;      // GUARDED_BY(mu)
 
   uint64_t lsn() const override { return lsn_; }
   uint32_t timeline() const override { return timeline_; }
@@ -97,7 +97,8 @@ Status EngineImpl::writes_allowed() const {
 
 Result<std::shared_ptr<EngineImpl::SaveJob>> EngineImpl::begin_save(bool background) {
   std::unique_lock<std::mutex> lock(snap_->mu);
-  if (closing_ || db_ == nullptr || wal_ == nullptr) return Status::InvalidArgument("save on a closed engine");
+  if (closing_ || db_ == nullptr || wal_ == nullptr)
+    return Status::InvalidArgument("save on a closed engine");
   if (snap_->running) {
     return Status::Busy("a save is already in progress (LSN " + std::to_string(snap_->running_lsn) +
                         "); one save runs at a time");
@@ -110,33 +111,16 @@ Result<std::shared_ptr<EngineImpl::SaveJob>> EngineImpl::begin_save(bool backgro
   auto release = [&] { db_->ReleaseSnapshot(job->rocks_snapshot); };
   rocksdb::ReadOptions ro;
   ro.snapshot = job->rocks_snapshot;
-  std::string v;
-  rocksdb::Status rs = db_->Get(ro, meta_cf_, "applied_lsn", &v);
-  if (rs.ok() && v.size() == 8) {
-    job->lsn_ = DecodeFixed64(v.data());
-  } else if (!rs.IsNotFound()) {
+  MetaState meta;
+  Status ms = ReadMeta(db_.get(), meta_cf_, ro, options_.data_dir, &meta);
+  if (!ms.ok() && !ms.IsNotFound()) {
     release();
-    return rs.ok() ? Status::Corruption("meta applied_lsn is not 8 bytes") : FromRocks(rs, "reading applied_lsn");
+    return ms.WithContext("reading the meta rows for a snapshot");
   }
+  job->lsn_ = meta.applied_lsn;
   SnapshotCatalog catalog;
-  rs = db_->Get(ro, meta_cf_, "next_keyspace_id", &v);
-  if (rs.ok() && v.size() == 4) catalog.next_keyspace_id = DecodeFixed32(v.data());
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, meta_cf_));
-    for (it->Seek("ks/"); it->Valid() && it->key().starts_with("ks/"); it->Next()) {
-      auto def = KeyspaceDefFromJson(it->value().ToStringView());
-      if (!def.ok()) {
-        release();
-        return def.status().WithContext("catalog row " + it->key().ToString());
-      }
-      catalog.next_keyspace_id = std::max(catalog.next_keyspace_id, def->id + 1);
-      catalog.keyspaces.push_back(std::move(def).value());
-    }
-    if (!it->status().ok()) {
-      release();
-      return FromRocks(it->status(), "reading the catalog for a snapshot");
-    }
-  }
+  catalog.next_keyspace_id = meta.next_keyspace_id;
+  catalog.keyspaces = std::move(meta.catalog);
   {
     std::shared_lock<std::shared_mutex> cl(catalog_mu_);
     for (const KeyspaceDef& def : catalog.keyspaces) {
@@ -246,7 +230,8 @@ void EngineImpl::run_save(const std::shared_ptr<SaveJob>& job) {
           since_new = 0;
         }
       }
-      SP_RETURN_IF_ERROR(FromRocks(it->status(), "reading keyspace id " + std::to_string(id) + " for a snapshot"));
+      SP_RETURN_IF_ERROR(
+          FromRocks(it->status(), "reading keyspace id " + std::to_string(id) + " for a snapshot"));
       SP_RETURN_IF_ERROR(writer->end_section());
     }
     SP_ASSIGN_OR_RETURN(snapshot::WrittenSnapshot written, writer->finish());
@@ -288,16 +273,17 @@ void EngineImpl::run_save(const std::shared_ptr<SaveJob>& job) {
     }
   }
   if (s.ok()) {
-    log_->info("savepoint: {} saved {} rows ({} bytes) at LSN {} in {:.3f} s", path, info.rows, info.file_bytes,
-               info.lsn, info.seconds);
+    log_->info("savepoint: {} saved {} rows ({} bytes) at LSN {} in {:.3f} s", path, info.rows,
+               info.file_bytes, info.lsn, info.seconds);
   } else if (cancelled) {
     log_->info("savepoint: save of {} cancelled: the engine is closing", path);
     s = Status::IOError("save of " + path + " cancelled: the engine closed");
   } else {
     log_->error("savepoint: {} save at LSN {} failed: {}{}", job->background ? "background" : "synchronous",
                 info.lsn, s.ToString(),
-                job->background && options_.stop_writes_on_bgsave_error ? " (writes are refused until a save succeeds)"
-                                                                        : "");
+                job->background && options_.stop_writes_on_bgsave_error
+                    ? " (writes are refused until a save succeeds)"
+                    : "");
   }
   job->complete(s, info);
 }

@@ -6,12 +6,15 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/sst_file_writer.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <filesystem>
 #include <map>
 
 #include "engine/engine_impl.h"
+#include "engine/meta.h"
+#include "engine/rocks_env.h"
 #include "engine/snapshot_catalog.h"
 #include "savepoint/clock.h"
 #include "savepoint/recovery.h"
@@ -39,6 +42,26 @@ Status CheckEmptyDestination(FileSystem* fs, const std::string& dir) {
 
 namespace {
 
+// Removes the files under `dir` through `fs` (directories stay: the seam has no call to remove one).
+void RemoveFilesUnder(FileSystem* fs, const std::string& dir) {
+  auto names = fs->list_dir(dir);
+  if (!names.ok()) return;
+  for (const std::string& n : *names) {
+    const std::string path = JoinPath(dir, n);
+    if (!fs->remove_file(path).ok()) RemoveFilesUnder(fs, path);
+  }
+}
+
+// Removes a directory tree the load wrote: on the real disk whole, on another file system its files.
+void RemoveTree(FileSystem* fs, bool real_disk, const std::string& dir) {
+  if (real_disk) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  } else {
+    RemoveFilesUnder(fs, dir);
+  }
+}
+
 // Removes what a failed load created under data_dir, leaving the directory as it was.
 class LoadCleanup {
  public:
@@ -46,12 +69,12 @@ class LoadCleanup {
       : fs_(fs), data_dir_(std::move(data_dir)), created_dir_(created_dir) {}
   ~LoadCleanup() {
     if (done_) return;
+    const bool real_disk = fs_ == FileSystem::Default();
+    RemoveTree(fs_, real_disk, JoinPath(data_dir_, "db"));
+    RemoveTree(fs_, real_disk, JoinPath(data_dir_, "db.load"));
+    RemoveTree(fs_, real_disk, JoinPath(data_dir_, "wal"));
     std::error_code ec;
-    std::filesystem::remove_all(JoinPath(data_dir_, "db"), ec);
-    std::filesystem::remove_all(JoinPath(data_dir_, "db.load"), ec);
-    std::filesystem::remove_all(JoinPath(data_dir_, "wal"), ec);
-    if (created_dir_) std::filesystem::remove(data_dir_, ec);  // only if still empty
-    (void)fs_;
+    if (created_dir_ && real_disk) std::filesystem::remove(data_dir_, ec);  // only if still empty
   }
   void release() { done_ = true; }
 
@@ -83,7 +106,8 @@ Result<SnapshotInfo> LoadSnapshotIntoDirectory(FileSystem* fs, const std::string
     std::map<uint32_t, bool> seen;
     for (const snapshot::SectionInfo& sec : reader->sections()) {
       if (persistent.count(sec.keyspace_id) == 0) {
-        return Status::Corruption(snapshot_path + ": a section of keyspace id " + std::to_string(sec.keyspace_id) +
+        return Status::Corruption(snapshot_path + ": a section of keyspace id " +
+                                  std::to_string(sec.keyspace_id) +
                                   ", which its catalog does not list as persistent");
       }
       seen[sec.keyspace_id] = true;
@@ -95,20 +119,22 @@ Result<SnapshotInfo> LoadSnapshotIntoDirectory(FileSystem* fs, const std::string
     }
   }
 
-  const bool existed = std::filesystem::exists(dir);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::IOError("creating " + dir + ": " + ec.message());
+  const bool existed = fs->file_exists(dir);
+  SP_RETURN_IF_ERROR(fs->create_dirs(dir));
   LoadCleanup cleanup(fs, dir, !existed);
   const std::string db_dir = JoinPath(dir, "db");
   const std::string staging = JoinPath(dir, "db.load");
-  std::filesystem::create_directories(staging, ec);
-  if (ec) return Status::IOError("creating " + staging + ": " + ec.message());
+  SP_RETURN_IF_ERROR(fs->create_dirs(staging));
+  SP_RETURN_IF_ERROR(fs->create_dirs(db_dir));
+  // RocksDB and its SST writer on the same file system as the rest of the directory (rocks_env.h).
+  const std::unique_ptr<rocksdb::Env> env = NewRocksEnv(fs);
+  rocksdb::DBOptions dbo;
+  ConfigureRocksIo(env.get(), options.logger != nullptr ? options.logger : spdlog::default_logger(), &dbo);
 
   // 1. SST files, one per non-empty section, while the reader checks every block and the whole file.
   auto cache = rocksdb::NewLRUCache(8u << 20);
   const rocksdb::ColumnFamilyOptions cfo = MakeCfOptions(options, cache);
-  const rocksdb::Options sst_options(rocksdb::DBOptions(), cfo);
+  const rocksdb::Options sst_options(dbo, cfo);
   std::unique_ptr<rocksdb::SstFileWriter> sst;
   uint32_t sst_keyspace = 0;
   std::map<uint32_t, std::string> sst_files;
@@ -118,7 +144,8 @@ Result<SnapshotInfo> LoadSnapshotIntoDirectory(FileSystem* fs, const std::string
     sst.reset();
     return FromRocks(rs, "finishing the SST file of keyspace id " + std::to_string(sst_keyspace));
   };
-  s = reader->read_all([&](const snapshot::SectionInfo& sec, std::string_view key, std::string_view value) -> Status {
+  s = reader->read_all([&](const snapshot::SectionInfo& sec, std::string_view key,
+                           std::string_view value) -> Status {
     if (sst == nullptr || sec.keyspace_id != sst_keyspace) {
       SP_RETURN_IF_ERROR(finish_sst());
       sst_keyspace = sec.keyspace_id;
@@ -136,8 +163,9 @@ Result<SnapshotInfo> LoadSnapshotIntoDirectory(FileSystem* fs, const std::string
       return Status::Corruption(snapshot_path + ": keyspace " + persistent[sec.keyspace_id]->name + " key " +
                                 rocksdb::Slice(key.data(), key.size()).ToString(true) + ": " + rs.message());
     }
-    return FromRocks(sst->Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size())),
-                     "writing an SST file");
+    return FromRocks(
+        sst->Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size())),
+        "writing an SST file");
   });
   if (s.ok()) s = finish_sst();
   sst.reset();
@@ -146,20 +174,18 @@ Result<SnapshotInfo> LoadSnapshotIntoDirectory(FileSystem* fs, const std::string
   // 2. RocksDB with every family, the SST files ingested, the meta rows.
   const uint32_t timeline = load.timeline != 0 ? load.timeline : header.timeline;
   {
-    rocksdb::DBOptions dbo;
     dbo.create_if_missing = true;
     dbo.create_missing_column_families = true;
     dbo.atomic_flush = true;
     dbo.avoid_flush_during_shutdown = true;
-    dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-    dbo.keep_log_file_num = 3;
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cfo);
-    descriptors.emplace_back("meta", cfo);
+    descriptors.emplace_back(std::string(kMetaFamily), cfo);
     for (const auto& [id, def] : persistent) descriptors.emplace_back(CfName(id), cfo);
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    s = FromRocks(rocksdb::DB::Open(dbo, db_dir, descriptors, &handles, &raw), "creating RocksDB in " + db_dir);
+    s = FromRocks(rocksdb::DB::Open(dbo, db_dir, descriptors, &handles, &raw),
+                  "creating RocksDB in " + db_dir);
     if (!s.ok()) return s;
     std::unique_ptr<rocksdb::DB> db(raw);
     auto close_db = [&]() -> Status {
@@ -175,7 +201,8 @@ Result<SnapshotInfo> LoadSnapshotIntoDirectory(FileSystem* fs, const std::string
       if (it != sst_files.end()) {
         rocksdb::IngestExternalFileOptions ifo;
         ifo.move_files = true;
-        s = FromRocks(db->IngestExternalFile(handles[i], {it->second}, ifo), "ingesting keyspace " + def->name);
+        s = FromRocks(db->IngestExternalFile(handles[i], {it->second}, ifo),
+                      "ingesting keyspace " + def->name);
         if (!s.ok()) {
           (void)close_db();
           return s;
@@ -184,19 +211,11 @@ Result<SnapshotInfo> LoadSnapshotIntoDirectory(FileSystem* fs, const std::string
       i++;
     }
     rocksdb::WriteBatch batch;
-    std::string v;
-    PutFixed32(&v, 1);
-    batch.Put(handles[1], "format_version", v);
-    v.clear();
-    PutFixed64(&v, header.lsn);
-    batch.Put(handles[1], "applied_lsn", v);
-    v.clear();
-    PutFixed32(&v, timeline);
-    batch.Put(handles[1], "timeline", v);
-    v.clear();
-    PutFixed32(&v, catalog.next_keyspace_id);
-    batch.Put(handles[1], "next_keyspace_id", v);
-    for (const KeyspaceDef& def : catalog.keyspaces) batch.Put(handles[1], CatalogKey(def.id), KeyspaceDefToJson(def));
+    PutFormatVersion(&batch, handles[1]);
+    PutAppliedLsn(&batch, handles[1], header.lsn);
+    PutTimeline(&batch, handles[1], timeline);
+    PutNextKeyspaceId(&batch, handles[1], catalog.next_keyspace_id);
+    for (const KeyspaceDef& def : catalog.keyspaces) PutCatalogEntry(&batch, handles[1], def);
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
     s = FromRocks(db->Write(wo, &batch), "writing the meta rows");
@@ -209,7 +228,7 @@ Result<SnapshotInfo> LoadSnapshotIntoDirectory(FileSystem* fs, const std::string
     if (s.ok()) s = c;
     if (!s.ok()) return s;
   }
-  std::filesystem::remove_all(staging, ec);
+  RemoveTree(fs, fs == FileSystem::Default(), staging);
 
   // 3. The WAL: an empty segment where the snapshot ends, so the directory opens like any other.
   if (load.create_wal) {
@@ -238,10 +257,12 @@ Result<SnapshotInfo> LoadSnapshotIntoDirectory(FileSystem* fs, const std::string
 
 }  // namespace engine
 
-Result<SnapshotInfo> RestoreSnapshot(const std::string& snapshot_path, const std::string& data_dir, FileSystem* fs) {
+Result<SnapshotInfo> RestoreSnapshot(const std::string& snapshot_path, const std::string& data_dir,
+                                     FileSystem* fs) {
   Options options;
   options.data_dir = data_dir;
-  return engine::LoadSnapshotIntoDirectory(fs != nullptr ? fs : FileSystem::Default(), snapshot_path, options);
+  return engine::LoadSnapshotIntoDirectory(fs != nullptr ? fs : FileSystem::Default(), snapshot_path,
+                                           options);
 }
 
 }  // namespace savepoint

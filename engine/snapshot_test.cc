@@ -369,7 +369,7 @@ TEST_F(SnapshotEngineTest, FailedBackgroundSaveIsReportedAndCanStopWrites) {
   auto ks = *e->create_keyspace("kv");
   Put(e.get(), ks, "a", "1");
   ASSERT_TRUE(e->wait_materialized().ok());
-  fsi.fail_next(FaultOp::kRename, FaultError::kEIO);  // the WAL never renames: only the save does
+  fsi.fail_next(FaultOp::kRename, FaultError::kEIO, 0, 1, "/snapshots/");  // the save's rename
   auto h = e->snapshot();
   ASSERT_TRUE(h.ok());
   auto r = (*h)->wait();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/engine_impl.h"
 #include "savepoint/clock.h"
 #include "savepoint/engine.h"
 #include "savepoint/key_codec.h"
@@ -363,21 +364,23 @@ TEST_F(ToolsTest, ScanInKeyOrderWithPrefixAndLimit) {
   EXPECT_NE(r.err.find("--limit"), std::string::npos);
 }
 
-TEST_F(ToolsTest, ReadsOverlayTheWalTailOfALiveEngineAndWritersAreRefused) {
+// Issue: reads of a directory a writer was using answered states that were no prefix of the commit order.
+// Reads of a live directory are refused, naming the holder; `info` reports it; after a crash the reads
+// overlay the WAL tail RocksDB never saw.
+TEST_F(ToolsTest, ReadsOfALiveEngineAreRefusedAndAfterACrashOverlayTheWalTail) {
   auto e = Build();
   auto chars = Characters::open(e.get(), "characters");
   ASSERT_TRUE(chars.ok());
   ASSERT_TRUE((*chars)->put(8, {8, "cato", 1}, Durability::kSync).ok());
-  // Nothing was flushed: RocksDB's files know nothing of these rows; the WAL does.
+  const std::string me = "process " + std::to_string(::getpid());
   RunResult r = Tool({"get", data(), "characters", "8", "--json"});
-  ASSERT_EQ(r.code, 0) << Show(r);
-  EXPECT_EQ(json::parse(r.out)["value"]["name"], "cato");
-  r = Tool({"get", data(), "characters", "8", "--no-wal"});
-  EXPECT_EQ(r.code, 2) << "RocksDB alone has not seen it\n" << Show(r);
+  EXPECT_EQ(r.code, 5) << Show(r);
+  EXPECT_NE(r.err.find(me), std::string::npos) << r.err;
+  r = Tool({"export", data()});
+  EXPECT_EQ(r.code, 5) << Show(r);
 
   r = Tool({"info", data(), "--json"});
   ASSERT_EQ(r.code, 0) << Show(r);
-  const std::string me = "process " + std::to_string(::getpid());
   EXPECT_EQ(json::parse(r.out)["lock_holder"], me);
 
   // Commands that open the engine refuse, naming the holder.
@@ -387,7 +390,15 @@ TEST_F(ToolsTest, ReadsOverlayTheWalTailOfALiveEngineAndWritersAreRefused) {
   r = Tool({"check", data()});
   EXPECT_EQ(r.code, 5) << Show(r);
   EXPECT_NE(r.err.find(me), std::string::npos) << r.err;
-  ASSERT_TRUE(e->close().ok());
+
+  // A crash: nothing was flushed, RocksDB's files know nothing of row 8; the WAL does.
+  chars->reset();
+  static_cast<engine::EngineImpl*>(e.get())->abandon_for_crash_test();
+  r = Tool({"get", data(), "characters", "8", "--json"});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_EQ(json::parse(r.out)["value"]["name"], "cato");
+  r = Tool({"get", data(), "characters", "8", "--no-wal"});
+  EXPECT_EQ(r.code, 2) << "RocksDB alone has not seen it\n" << Show(r);
 }
 
 // ------------------------------------------------------------------------------------------ export/import
@@ -712,7 +723,6 @@ TEST_F(ToolsTest, RefusesMissingAndForeignDirectoriesBadKeysAndNewerFormats) {
   EXPECT_EQ(r.code, 1) << Show(r);
   EXPECT_NE(r.err.find("newer savepoint"), std::string::npos) << r.err;
 }
-
 
 // ----------------------------------------------------------------------------------------------- snapshot
 

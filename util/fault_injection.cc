@@ -21,7 +21,6 @@ namespace savepoint {
 
 namespace {
 
-
 const char* OpName(FaultOp op) {
   switch (op) {
     case FaultOp::kAppend:
@@ -82,7 +81,9 @@ class FaultInjectionFileSystem::File final : public WritableFile {
     const uint64_t offset = base_->size();
     Status s = fitting.empty() ? Status::OK() : base_->append(fitting);
     const uint64_t written = base_->size() - offset;
-    if (written > 0 && !detached_) fs_->last_append_ = LastAppend{path_, offset, written};
+    if (written > 0 && !detached_ && path_.find(fs_->tear_scope_) != std::string::npos) {
+      fs_->last_append_ = LastAppend{path_, offset, written};
+    }
     SP_RETURN_IF_ERROR(s);
     return no_space;
   }
@@ -205,10 +206,17 @@ bool FaultInjectionFileSystem::power_is_off() const {
   return power_off_;
 }
 
-void FaultInjectionFileSystem::fail_next(FaultOp op, FaultError error, uint32_t skip, uint32_t times) {
+void FaultInjectionFileSystem::fail_next(FaultOp op, FaultError error, uint32_t skip, uint32_t times,
+                                         std::string_view path_part) {
   if (times == 0) return;
   std::lock_guard<std::mutex> guard(mu_);
-  injections_.push_back(Injection{op, error, skip, times});
+  injections_.push_back(Injection{op, error, skip, times, std::string(path_part)});
+}
+
+void FaultInjectionFileSystem::set_tear_scope(std::string_view path_part) {
+  std::lock_guard<std::mutex> guard(mu_);
+  tear_scope_ = std::string(path_part);
+  last_append_.reset();
 }
 
 void FaultInjectionFileSystem::set_space_limit(uint64_t bytes) {
@@ -229,8 +237,9 @@ uint64_t FaultInjectionFileSystem::sync_count() const {
 
 Status FaultInjectionFileSystem::take_fault(FaultOp op, const std::string& path) {
   // Injections for one op are served in the order they were armed.
-  auto it =
-      std::find_if(injections_.begin(), injections_.end(), [op](const Injection& i) { return i.op == op; });
+  auto it = std::find_if(injections_.begin(), injections_.end(), [&](const Injection& i) {
+    return i.op == op && path.find(i.path_part) != std::string::npos;
+  });
   if (it == injections_.end()) return Status::OK();
   if (it->skip > 0) {
     it->skip--;

@@ -10,11 +10,12 @@
 //   ASSERT_TRUE(sim.cut_power(*engine).ok());   // the engine is gone, as in a crash
 //   engine = sim.open(sim.options());           // recovery, as after a reboot
 //
-// What is simulated: the WAL, the WAL archive and the lock file are on the simulated disk and lose what was
-// not fdatasync'd (PowerCutOptions says how: dropped, a random prefix kept, zero-filled, or the last write
-// torn). The materialised store (RocksDB) lives on the real disk under `data_dir`; a cut loses what it held
-// only in memory, and recovery replays it from the WAL, so what the engine recovers is what it would recover
-// after a real power loss.
+// What is simulated: the whole data directory is on the simulated disk, the WAL, the archive, the lock file,
+// snapshots and the materialised store (RocksDB, through engine/rocks_env.h) alike, and every file loses what
+// was not fdatasync'd (PowerCutOptions says how: dropped, a random prefix kept, zero-filled, or the last
+// write torn); files and renames whose directory was not fsync'd are undone. So RocksDB's own durability
+// (its MANIFEST, CURRENT, flushed SST files) is inside the test, and what the engine recovers is what it would
+// recover after a real power loss.
 //
 // Crash points are process-wide (savepoint/crash_point.h): crash_at() arms one for the whole process, and
 // cut_power() and the destructor disarm every armed point. Use one CrashSimulator at a time per process
@@ -44,8 +45,8 @@ namespace savepoint {
 
 class CrashSimulator {
  public:
-  // `data_dir` is a real, writable directory for the materialised store (RocksDB); the WAL lives in memory
-  // under the same path. Nothing is created until open().
+  // `data_dir` names the data directory on the simulated (in-memory) disk; nothing is written to the real
+  // disk. Nothing is created until open().
   explicit CrashSimulator(std::string data_dir);
   ~CrashSimulator();
   CrashSimulator(const CrashSimulator&) = delete;

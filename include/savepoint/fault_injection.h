@@ -25,6 +25,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "savepoint/file_system.h"
@@ -42,8 +43,9 @@ struct PowerCutOptions {
   };
   Unsynced unsynced = Unsynced::kDrop;
   uint64_t seed = 0;
-  // When set, the most recent append survives only up to this many bytes, and every byte before that
-  // append survives. Applies to the file of that append; other files follow `unsynced`.
+  // When set, the most recent append (to a file in the scope of set_tear_scope()) survives only up to this
+  // many bytes, and every byte before that append survives. Applies to the file of that append; other files
+  // follow `unsynced`.
   std::optional<uint64_t> tear_last_write_at;
 };
 
@@ -58,8 +60,15 @@ class FaultInjectionFileSystem : public FileSystem {
   Status restart(const PowerCutOptions& options = {});
   bool power_is_off() const;
 
-  // The next `times` operations of kind `op`, after skipping `skip` of them, fail with `error`.
-  void fail_next(FaultOp op, FaultError error, uint32_t skip = 0, uint32_t times = 1);
+  // The next `times` operations of kind `op` on a path containing `path_part` (every path when empty), after
+  // skipping `skip` of them, fail with `error`. An engine's RocksDB files are on its file system too
+  // (Options::file_system): "/wal/" aims a fault at the WAL alone, "/db/" at RocksDB.
+  void fail_next(FaultOp op, FaultError error, uint32_t skip = 0, uint32_t times = 1,
+                 std::string_view path_part = {});
+  // Which appends PowerCutOptions::tear_last_write_at tears: the last one to a path containing `path_part`
+  // (default "": the last append to any file). "/wal/" tears the WAL's last write, whatever RocksDB wrote
+  // after it.
+  void set_tear_scope(std::string_view path_part);
   // At most `bytes` in all files; 0 removes the limit.
   void set_space_limit(uint64_t bytes);
   void clear_faults();  // removes injected errors and the space limit (not a power cut)
@@ -109,6 +118,7 @@ class FaultInjectionFileSystem : public FileSystem {
     FaultError error;
     uint32_t skip;
     uint32_t times;
+    std::string path_part;
   };
   std::vector<Injection> injections_;
   uint64_t space_limit_ = 0;
@@ -122,6 +132,7 @@ class FaultInjectionFileSystem : public FileSystem {
     uint64_t length = 0;
   };
   std::optional<LastAppend> last_append_;
+  std::string tear_scope_;  // GUARDED_BY(mu_)
   uint64_t next_rename_seq_ = 0;
   std::set<File*> open_files_;  // so a rename or removal can re-point their tracking
 };

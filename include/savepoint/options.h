@@ -65,8 +65,10 @@ struct Options {
   std::string data_dir;
   // WAL archive for point-in-time recovery; empty = none. Default: none.
   std::string archive_dir;
-  // File system of the WAL, the archive and the lock file. RocksDB always uses the real disk.
-  // Default: FileSystem::Default(). Must outlive the engine.
+  // File system of the whole data directory: the WAL, the archive, the lock file and snapshots, and, when it
+  // is not FileSystem::Default(), RocksDB's files too (then RocksDB is inside the same crash model: a
+  // FaultInjectionFileSystem's power cut or ENOSPC reaches it; engine/rocks_env.h). With the default,
+  // RocksDB uses its own POSIX file system. Default: FileSystem::Default(). Must outlive the engine.
   FileSystem* file_system = nullptr;
   // Commit timestamps and TTLs. Default: Clock::System(). Must outlive the engine.
   Clock* clock = nullptr;
@@ -118,10 +120,18 @@ struct Options {
   uint32_t snapshot_block_size = 64u << 10;
 
   // RocksDB knobs that matter for this workload (the materialised store is written in batches and read on
-  // cache misses and at open). Defaults: 64 MiB block cache, 64 MiB write buffer, 2 background jobs.
+  // cache misses and at open). Defaults: 64 MiB block cache, 64 MiB write buffer per column family, 2
+  // background jobs.
   uint64_t rocksdb_block_cache_bytes = 64ull << 20;
   uint64_t rocksdb_write_buffer_bytes = 64ull << 20;
   int rocksdb_background_jobs = 2;
+  // The memtable memory of all column families together (every keyspace and index has one): past it RocksDB
+  // flushes, whatever each family's own write buffer holds, so a catalogue of hundreds of keyspaces costs
+  // this much at most, not 64 MiB each. 0 = no shared bound. Default: 256 MiB.
+  uint64_t rocksdb_write_buffer_budget = 256ull << 20;
+  // The most SST files RocksDB keeps open at once (its table cache); -1 = every file, as RocksDB's own
+  // default, which grows with the number of column families and can exhaust `ulimit -n`. Default: 512.
+  int rocksdb_max_open_files = 512;
 };
 
 }  // namespace savepoint

@@ -48,6 +48,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -194,6 +195,9 @@ class Driver {
   void run_powercut(Cycle* c);
   void crash_during_recovery(Cycle* c);
   void verify(Cycle* c);
+  // RocksDB damage: a copy of the verified directory with one of RocksDB's files damaged must be refused
+  // with nothing changed, or open with exactly the undamaged copy's state.
+  void damage_rocksdb(Cycle* c);
   // The snapshot files and the newest snapshot after a crash (see the top of this file). Returns what is
   // wrong; fills `temps` with the temp files of interrupted saves found in the snapshot directory.
   std::string check_snapshots(Cycle* c, uint64_t recovered_lsn, Clock* clock,
@@ -213,6 +217,7 @@ class Driver {
   std::map<std::string, uint64_t> cycles_by_mode_;
   uint64_t cycles_ = 0, power_cuts_ = 0, commits_verified_ = 0, whitebox_missed_ = 0, eio_ = 0, enospc_ = 0;
   uint64_t recovery_crashes_ = 0;
+  std::map<std::string, uint64_t> damage_refused_, damage_exact_;  // by what was damaged
   uint64_t game_writes_verified_ = 0;  // of commits_verified_: structures writes (all sync)
   // The engine held base_ at every LSN from base_lsn_ up to the first commit of the next cycle.
   uint64_t base_lsn_ = 0;
@@ -773,6 +778,137 @@ void Driver::verify(Cycle* c) {
 }
 
 namespace {
+
+// Every row of every keyspace, with its expiry: what "the exact state" compares.
+Result<std::map<std::string, std::string>> DumpAll(Engine* engine) {
+  std::map<std::string, std::string> out;
+  for (const KeyspaceInfo& info : engine->keyspaces()) {
+    SP_ASSIGN_OR_RETURN(Keyspace * ks, engine->find_keyspace(info.name));
+    SP_RETURN_IF_ERROR(engine->scan(ks, "", "", [&](std::string_view key, const Entry& e) {
+      out[info.name + '\0' + std::string(key)] = e.value->bytes + '@' + std::to_string(e.expire_at_micros);
+      return true;
+    }));
+  }
+  return out;
+}
+
+std::map<std::string, std::string> FilesUnder(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file() || e.path().filename() == "LOCK") continue;  // an open writes its pid there
+    std::string bytes;
+    if (FileSystem::Default()->read_file(e.path().string(), &bytes).ok()) {
+      out[std::filesystem::relative(e.path(), dir).string()] = std::move(bytes);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Driver::damage_rocksdb(Cycle* c) {
+  namespace fs = std::filesystem;
+  std::mt19937_64 rng(Mix(c->seed ^ 0x726f636b73ull));
+  const std::string good = run_dir_ + "/damage-good", bad = run_dir_ + "/damage-bad";
+  std::error_code ec;
+  fs::remove_all(good, ec);
+  fs::remove_all(bad, ec);
+  fs::copy(data_dir_, good, fs::copy_options::recursive, ec);
+  if (ec) {
+    c->error = "copying the data directory for the damage check: " + ec.message();
+    return;
+  }
+  ManualClock clock(t0_);
+  auto options_for = [&](const std::string& dir) {
+    Options o = verify_options(&clock);
+    o.data_dir = dir;
+    o.archive_dir.clear();  // never into the run's archive
+    o.snapshot_dir = dir + "/snapshots";
+    o.logger = std::make_shared<spdlog::logger>("crashtest-damage");
+    return o;
+  };
+  std::map<std::string, std::string> expected;
+  {
+    auto e = Engine::open(options_for(good));
+    if (!e.ok()) {
+      c->error = "opening an undamaged copy failed: " + e.status().ToString();
+      return;
+    }
+    auto d = DumpAll(e->get());
+    if (!d.ok()) {
+      c->error = "reading an undamaged copy failed: " + d.status().ToString();
+      return;
+    }
+    expected = std::move(d).value();
+    if (Status s = (*e)->close(); !s.ok()) {
+      c->error = "closing an undamaged copy failed: " + s.ToString();
+      return;
+    }
+  }
+  fs::copy(good, bad, fs::copy_options::recursive, ec);
+  // The victim: one of RocksDB's own files, by kind.
+  std::map<std::string, std::vector<std::string>> by_kind;
+  for (const auto& f : fs::directory_iterator(bad + "/db")) {
+    const std::string name = f.path().filename().string();
+    if (name.starts_with("MANIFEST-")) by_kind["MANIFEST"].push_back(f.path().string());
+    if (name == "CURRENT") by_kind["CURRENT"].push_back(f.path().string());
+    if (name.ends_with(".sst")) by_kind["SST"].push_back(f.path().string());
+    if (name.starts_with("OPTIONS-")) by_kind["OPTIONS"].push_back(f.path().string());
+  }
+  if (by_kind.empty()) return;
+  auto kind_it = std::next(by_kind.begin(), static_cast<long>(rng() % by_kind.size()));
+  const std::string victim = kind_it->second[rng() % kind_it->second.size()];
+  const uint64_t size = fs::file_size(victim, ec);
+  std::string what = kind_it->first + " ";
+  switch (rng() % 3) {
+    case 0:
+      fs::remove(victim, ec);
+      what += "deleted";
+      break;
+    case 1: {
+      const uint64_t cut = size == 0 ? 0 : rng() % size;
+      fs::resize_file(victim, cut, ec);
+      what += "truncated";
+      break;
+    }
+    default: {
+      std::string bytes;
+      (void)FileSystem::Default()->read_file(victim, &bytes);
+      if (!bytes.empty()) bytes[rng() % bytes.size()] ^= static_cast<char>(1u << (rng() % 8));
+      auto w = FileSystem::Default()->new_writable_file(victim);
+      if (w.ok()) (void)(*w)->append(bytes), (void)(*w)->close();
+      what += "bit flipped";
+      break;
+    }
+  }
+  const auto before = FilesUnder(bad);
+  auto e = Engine::open(options_for(bad));
+  Result<std::map<std::string, std::string>> got =
+      e.ok() ? DumpAll(e->get()) : Result<std::map<std::string, std::string>>(e.status());
+  if (e.ok()) (void)(*e)->close();
+  if (!e.ok()) {
+    if (FilesUnder(bad) != before) {
+      c->error = "RocksDB damage (" + what + " " + victim + "): the open failed (" + e.status().ToString() +
+                 ") and changed files";
+      return;
+    }
+    damage_refused_[what]++;
+  } else if (!got.ok()) {
+    damage_refused_[what]++;  // a read refused the damage: an error, not a wrong answer
+  } else if (*got != expected) {
+    c->error = "RocksDB damage (" + what + " " + victim +
+               "): the open succeeded with a state other than the "
+               "undamaged copy's (" +
+               std::to_string(got->size()) + " rows, expected " + std::to_string(expected.size()) + ")";
+    return;
+  } else {
+    damage_exact_[what]++;
+  }
+  fs::remove_all(good, ec);
+  fs::remove_all(bad, ec);
+}
+
+namespace {
 void DumpTable(std::FILE* out, const char* name, const Table& t) {
   std::fprintf(out, "%s:", name);
   for (auto& [k, r] : t) std::fprintf(out, " %s=%s", k.c_str(), r.value.substr(0, 8).c_str());
@@ -801,10 +937,12 @@ void DumpState(std::FILE* out, const char* what, const State& s) {
     for (auto& m : members) std::fprintf(out, " %s", m.c_str());
   }
   for (auto& [key, st] : s.game.streams) {
-    std::fprintf(out, "\n  game %s: last delivered %s, entries:", key.c_str(), st.last_delivered.ToString().c_str());
+    std::fprintf(out, "\n  game %s: last delivered %s, entries:", key.c_str(),
+                 st.last_delivered.ToString().c_str());
     for (auto& [id, v] : st.entries) std::fprintf(out, " %s=%s", id.ToString().c_str(), v.c_str());
     std::fprintf(out, "; pending:");
-    for (auto& [id, consumer] : st.pending) std::fprintf(out, " %s@%s", id.ToString().c_str(), consumer.c_str());
+    for (auto& [id, consumer] : st.pending)
+      std::fprintf(out, " %s@%s", id.ToString().c_str(), consumer.c_str());
   }
   std::fprintf(out, "\n");
 }
@@ -914,6 +1052,7 @@ int Driver::run() {
       c.error = "the workload failed: " + c.log.child_error();
     if (c.error.empty() && Mix(c.seed) % 3 == 0) crash_during_recovery(&c);
     if (c.error.empty()) verify(&c);
+    if (c.error.empty() && Mix(c.seed ^ 0x64616d61ull) % 4 == 0) damage_rocksdb(&c);
     if (!c.error.empty()) return fail(c);
     // The last three cycles' reports stay on disk for a post-mortem of a failure found later.
     dump_cycle(c, run_dir_ + "/cycle-" + std::to_string(c.number % 3) + ".txt");
@@ -943,6 +1082,22 @@ int Driver::run() {
       "during recovery: %llu)\n",
       static_cast<unsigned long long>(power_cuts_), static_cast<unsigned long long>(eio_),
       static_cast<unsigned long long>(enospc_), static_cast<unsigned long long>(recovery_crashes_));
+  uint64_t refused = 0, exact = 0;
+  std::string damage_kinds;
+  for (auto& [what, n] : damage_refused_) refused += n;
+  for (auto& [what, n] : damage_exact_) exact += n;
+  std::set<std::string> kinds;
+  for (auto& [what, n] : damage_refused_) kinds.insert(what);
+  for (auto& [what, n] : damage_exact_) kinds.insert(what);
+  for (const std::string& k : kinds) {
+    damage_kinds += (damage_kinds.empty() ? "" : ", ") + k + " " + std::to_string(damage_refused_[k]) + "/" +
+                    std::to_string(damage_exact_[k]);
+  }
+  std::printf(
+      "RocksDB files damaged: %llu (refused with nothing changed: %llu, opened with the exact state: "
+      "%llu; refused/exact by damage: %s)\n",
+      static_cast<unsigned long long>(refused + exact), static_cast<unsigned long long>(refused),
+      static_cast<unsigned long long>(exact), damage_kinds.empty() ? "none" : damage_kinds.c_str());
   std::printf("commits verified: %llu (of them structures writes: %llu)\n",
               static_cast<unsigned long long>(commits_verified_),
               static_cast<unsigned long long>(game_writes_verified_));

@@ -180,6 +180,7 @@ int RunCheck(const CheckArgs& a) {
     }
     auto lock = FileSystem::Default()->lock_file(JoinPath(a.dir, "LOCK"));
     if (!lock.ok()) return Fail(lock.status().WithContext("checking " + a.dir));
+    vo.allow_live = true;  // the lock is ours: no engine runs
     auto view = OfflineView::Open(a.dir, vo);
     if (!view.ok()) return Fail(view.status());
     const uint64_t applied = (*view)->applied_lsn();

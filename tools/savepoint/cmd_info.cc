@@ -84,9 +84,9 @@ Json SnapshotsJson(const std::string& dir, const std::vector<SnapshotStat>& snap
 std::string SnapshotsText(const std::vector<SnapshotStat>& snaps) {
   if (snaps.empty()) return "none";
   const SnapshotStat& last = snaps.back();
-  return Plural(snaps.size(), "snapshot") + ", last " + last.name + ": LSN " + std::to_string(last.header.lsn) +
-         " (timeline " + std::to_string(last.header.timeline) + "), created " +
-         FormatTime(last.header.created_micros) + ", " + HumanBytes(last.size);
+  return Plural(snaps.size(), "snapshot") + ", last " + last.name + ": LSN " +
+         std::to_string(last.header.lsn) + " (timeline " + std::to_string(last.header.timeline) +
+         "), created " + FormatTime(last.header.created_micros) + ", " + HumanBytes(last.size);
 }
 
 std::string Pad(std::string s, size_t width) {
@@ -98,6 +98,7 @@ std::string Pad(std::string s, size_t width) {
 
 int RunInfo(const InfoArgs& a) {
   ViewOptions vo;
+  vo.allow_live = true;  // figures of a running engine are worth seeing; `lock_holder` says it runs
   vo.overlay_wal = !a.no_wal;
   Status tail_error;
   auto view = OfflineView::Open(a.dir, vo);

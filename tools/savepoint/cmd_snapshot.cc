@@ -91,7 +91,8 @@ void PrintSummary(const OpenedSnapshot& o) {
   std::printf("rows         %s (%s of keys and values)\n", Plural(r.rows(), "row").c_str(),
               HumanBytes(r.data_bytes()).c_str());
   std::printf("\nkeyspaces (%zu)\n", o.catalog.keyspaces.size());
-  std::printf("  %-20s %-13s %-10s %10s %8s %12s %12s\n", "NAME", "KIND", "CLASS", "ROWS", "BLOCKS", "DATA", "IN FILE");
+  std::printf("  %-20s %-13s %-10s %10s %8s %12s %12s\n", "NAME", "KIND", "CLASS", "ROWS", "BLOCKS", "DATA",
+              "IN FILE");
   for (const auto& def : o.catalog.keyspaces) {
     const snapshot::SectionInfo* sec = nullptr;
     for (const auto& s : r.sections()) {
@@ -123,13 +124,7 @@ int RunSnapshotCreate(const SnapshotCreateArgs& a) {
   if (!view.ok()) return Fail(view.status());
   const OfflineView& v = **view;
   const uint64_t lsn = std::max(v.applied_lsn(), v.wal_tail().last_lsn);
-  engine::SnapshotCatalog catalog;
-  for (const KeyspaceView* ks : v.keyspaces()) {
-    catalog.keyspaces.push_back(ks->def);
-    catalog.next_keyspace_id = std::max(catalog.next_keyspace_id, ks->def.id + 1);
-  }
-  std::sort(catalog.keyspaces.begin(), catalog.keyspaces.end(),
-            [](const engine::KeyspaceDef& x, const engine::KeyspaceDef& y) { return x.id < y.id; });
+  const engine::SnapshotCatalog catalog = v.catalog();
   snapshot::Header header;
   header.timeline = v.timeline();
   header.lsn = lsn;
@@ -187,7 +182,9 @@ int RunSnapshotVerify(const SnapshotFileArgs& a) {
     if (a.json) {
       Json j;
       j["file"] = a.file;
-      j["result"] = o.status().IsCorruption() ? "corruption" : o.status().IsNotFound() ? "not_found" : "error";
+      j["result"] = o.status().IsCorruption() ? "corruption"
+                    : o.status().IsNotFound() ? "not_found"
+                                              : "error";
       j["error"] = o.status().message();
       PrintLine(DumpJson(j));
     }
@@ -209,11 +206,12 @@ int RunSnapshotVerify(const SnapshotFileArgs& a) {
     PrintLine(DumpJson(j));
     if (!s.ok()) return ExitCodeFor(s);
   } else if (s.ok()) {
-    std::printf("%s: ok: timeline %u, LSN %llu, %s in %s, %s, every block and the whole-file checksum "
-                "verified\n",
-                a.file.c_str(), o->reader->header().timeline,
-                static_cast<unsigned long long>(o->reader->header().lsn), Plural(o->reader->rows(), "row").c_str(),
-                Plural(o->reader->sections().size(), "section").c_str(), HumanBytes(o->reader->file_size()).c_str());
+    std::printf(
+        "%s: ok: timeline %u, LSN %llu, %s in %s, %s, every block and the whole-file checksum "
+        "verified\n",
+        a.file.c_str(), o->reader->header().timeline,
+        static_cast<unsigned long long>(o->reader->header().lsn), Plural(o->reader->rows(), "row").c_str(),
+        Plural(o->reader->sections().size(), "section").c_str(), HumanBytes(o->reader->file_size()).c_str());
   }
   if (!s.ok()) return Fail(s);
   return kExitOk;
@@ -251,7 +249,8 @@ int RunSnapshotRestore(const SnapshotRestoreArgs& a) {
     PrintLine(DumpJson(j));
   } else {
     std::printf("restored %s (timeline %u, LSN %llu, %s) into %s in %.2f s\n", a.file.c_str(), r->timeline,
-                static_cast<unsigned long long>(r->lsn), Plural(r->rows, "row").c_str(), a.to.c_str(), r->seconds);
+                static_cast<unsigned long long>(r->lsn), Plural(r->rows, "row").c_str(), a.to.c_str(),
+                r->seconds);
   }
   return kExitOk;
 }
@@ -316,8 +315,9 @@ int RunRecover(const RecoverArgs& a) {
   std::printf("replay       %s from %s\n", Plural(p.records_to_replay, "record").c_str(),
               Plural(p.segments.size(), "archived segment").c_str());
   for (const std::string& s : p.segments) std::printf("               %s\n", s.c_str());
-  std::printf("end          LSN %llu%s\n", static_cast<unsigned long long>(p.end_lsn),
-              p.end_commit_micros != 0 ? (" (committed " + FormatTime(p.end_commit_micros) + ")").c_str() : "");
+  std::printf(
+      "end          LSN %llu%s\n", static_cast<unsigned long long>(p.end_lsn),
+      p.end_commit_micros != 0 ? (" (committed " + FormatTime(p.end_commit_micros) + ")").c_str() : "");
   std::printf("new timeline %u, branching from timeline %u at LSN %llu\n", p.new_timeline, p.parent_timeline,
               static_cast<unsigned long long>(p.end_lsn));
   for (const std::string& n : p.notes) std::printf("note         %s\n", n.c_str());

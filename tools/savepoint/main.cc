@@ -45,9 +45,11 @@ KEYS
 )";
 
 constexpr const char* kReadOnly = R"(
-This command is read-only: it never opens the engine or takes the LOCK, and works on a directory a server has
-open. It reads RocksDB read-only and overlays the WAL records after RocksDB's applied LSN, so the output shows
-every durable commit. --no-wal shows RocksDB alone (for a WAL that does not read).
+This command is read-only: it never opens the engine or takes the LOCK. It reads RocksDB read-only and
+overlays the WAL records after RocksDB's applied LSN, so the output shows every durable commit, exactly as
+recovery would rebuild it. A directory a running engine holds is refused (exit 5, naming the process): its
+files change under a reader, and the answer could be no prefix of the commits. --no-wal shows RocksDB alone
+(for a WAL that does not read).
 )";
 
 std::string Footer(const std::string& examples, bool with_keys = false) {

@@ -1,127 +1,17 @@
-// OfflineView: a read-only view of a savepoint data directory for the reading subcommands (info, get, scan,
-// export, check, the catalog of wal dump). It never calls Engine::open, which takes the lock, replays and
-// writes. Instead it
-//   1. opens RocksDB with DB::OpenForReadOnly, every column family listed by ListColumnFamilies, and a
-//      logger that writes nothing (so not even RocksDB's LOG file is touched): the materialised state up to
-//      `applied_lsn`;
-//   2. reads the WAL tail (records after applied_lsn, on the directory's timeline) with WalReader and
-//      overlays its catalog changes and effects on top, in LSN order, exactly as recovery would apply them.
-// So what the view answers reflects every durable commit in the directory, even of an engine that crashed
-// or is running right now (a live engine's commits up to the moment the tail was read). A torn tail ends
-// the tail cleanly, as in recovery; damage in the tail fails Open with the file and offset, unless
-// `overlay_wal` is off (then the view is RocksDB alone).
-//
-// On a directory an engine has open, RocksDB may compact or a checkpoint may retire WAL segments while the
-// view reads: reads then fail with an I/O error or NotFound and can be retried; they never change anything.
-//
-// Thread-safety: one thread at a time. The view holds RocksDB open until destroyed.
+// The tools read data directories through the engine's read-only view (engine/offline_view.h).
 #pragma once
 
-#include <rocksdb/db.h>
-
-#include <functional>
-#include <map>
-#include <memory>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <vector>
-
-#include "engine/effects.h"
-#include "savepoint/status.h"
-#include "wal/wal_reader.h"
+#include "engine/meta.h"
+#include "engine/offline_view.h"
 
 namespace savepoint::tools {
 
-struct Row {
-  std::string value;
-  uint64_t expire_at_micros = 0;  // 0 = never
-  bool expired(uint64_t now_micros) const { return expire_at_micros != 0 && expire_at_micros <= now_micros; }
-};
-
-struct KeyspaceView {
-  engine::KeyspaceDef def;
-  rocksdb::ColumnFamilyHandle* cf = nullptr;  // null: volatile, or created after RocksDB's last flush
-  // The WAL tail's effect on keys: a value, or nullopt for a deletion. Takes precedence over RocksDB.
-  std::map<std::string, std::optional<Row>> overlay;
-  // delete_prefix effects of the tail: hide every RocksDB key starting with one of them (later puts of
-  // such keys are in `overlay`).
-  std::vector<std::string> deleted_prefixes;
-  bool is_volatile() const { return def.options.persistence == Persistence::kVolatile; }
-};
-
-struct ViewOptions {
-  // Overlay the WAL tail on RocksDB. Off: only what RocksDB holds (for a WAL that does not read).
-  bool overlay_wal = true;
-};
-
-// What reading the WAL tail found.
-struct WalTail {
-  bool wal_present = false;  // <dir>/wal exists with segments of the directory's timeline
-  uint64_t records = 0;      // records after applied_lsn
-  uint64_t last_lsn = 0;     // the last LSN in the WAL (0 when it has no segment)
-  wal::StopInfo stop;
-  Status status;  // OK, or why the tail did not read (only when overlay_wal is off)
-};
-
-class OfflineView {
- public:
-  // NotFound: no such directory, or not a savepoint data directory (no db/, no RocksDB, no meta family).
-  // InvalidArgument: written by a newer savepoint. Corruption: damage in the WAL tail or the catalog.
-  static Result<std::unique_ptr<OfflineView>> Open(const std::string& data_dir,
-                                                   const ViewOptions& options = {});
-  ~OfflineView();
-  OfflineView(const OfflineView&) = delete;
-  OfflineView& operator=(const OfflineView&) = delete;
-
-  const std::string& data_dir() const { return data_dir_; }
-  uint32_t format_version() const { return format_version_; }
-  // Every WAL record <= this is reflected in RocksDB (the meta row, as of RocksDB's last flush).
-  uint64_t applied_lsn() const { return applied_lsn_; }
-  // The WAL timeline the directory writes (meta row; 1 when absent, as the engine assumes).
-  uint32_t timeline() const { return timeline_; }
-  const WalTail& wal_tail() const { return tail_; }
-
-  // Live keyspaces, sorted by name.
-  std::vector<const KeyspaceView*> keyspaces() const;
-  // NotFound naming the keyspaces there are.
-  Result<const KeyspaceView*> find(std::string_view name) const;
-  // The keyspace definition by id, including keyspaces dropped in the WAL tail; nullptr when unknown.
-  const engine::KeyspaceDef* def_by_id(uint32_t id) const;
-
-  // nullopt when absent (expired rows are returned: the caller decides).
-  Result<std::optional<Row>> get(const KeyspaceView& ks, std::string_view key) const;
-  // Rows with keys in [start, end) in byte order (end empty: to the end), until `fn` returns false.
-  // Corruption naming the keyspace and key on a row that does not decode.
-  Status scan(const KeyspaceView& ks, std::string_view start, std::string_view end,
-              const std::function<bool(std::string_view key, const Row& row)>& fn) const;
-
- private:
-  OfflineView() = default;
-  Status open(const std::string& data_dir, const ViewOptions& options);
-  Status load_catalog();
-  Status read_wal_tail(const ViewOptions& options);
-  void apply_catalog_change(engine::CatalogOp op, const engine::KeyspaceDef& def);
-  void apply_effect(const engine::Effect& e);
-  Status base_get(const KeyspaceView& ks, std::string_view key, std::optional<Row>* out) const;
-
-  std::string data_dir_, db_dir_, wal_dir_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;  // by name
-  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
-  uint32_t format_version_ = 0;
-  uint64_t applied_lsn_ = 0;
-  uint32_t timeline_ = 1;
-  std::map<uint32_t, std::unique_ptr<KeyspaceView>> live_;  // by id
-  std::map<uint32_t, engine::KeyspaceDef> all_defs_;        // every id seen, dropped ones too
-  WalTail tail_;
-};
-
-// Maps a RocksDB status onto a savepoint one, prefixed with `what`.
-Status FromRocks(const rocksdb::Status& s, std::string_view what);
-
-// Who holds <dir>/LOCK, without taking it: "" when nobody, else "process <pid>" (or "another process").
-std::string LockHolder(const std::string& data_dir);
+using engine::FromRocks;
+using engine::KeyspaceView;
+using engine::LockHolder;
+using engine::OfflineView;
+using engine::Row;
+using engine::ViewOptions;
+using engine::WalTail;
 
 }  // namespace savepoint::tools

@@ -143,6 +143,7 @@ KeyspaceNames LoadCatalog(const WalLocation& where) {
   if (where.kind != WalLocation::Kind::kDataDir) return names;
   ViewOptions vo;
   vo.overlay_wal = false;  // the WAL's own catalog changes are read as the dump goes
+  vo.allow_live = true;    // names only
   auto view = OfflineView::Open(where.data_dir, vo);
   if (!view.ok()) {
     Warn("keyspace names from the catalog are unavailable (" + view.status().message() +

@@ -1,4 +1,4 @@
-#include "tools/savepoint/offline_view.h"
+#include "engine/offline_view.h"
 
 #include <fcntl.h>
 #include <rocksdb/env.h>
@@ -8,20 +8,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/meta.h"
+#include "engine/rocks_env.h"
 #include "savepoint/file_system.h"
 #include "savepoint/key_codec.h"
-#include "tools/savepoint/common.h"
-#include "tools/savepoint/wal_source.h"
 #include "util/coding.h"
 
-namespace savepoint::tools {
+namespace savepoint::engine {
 
 namespace {
-
-constexpr uint32_t kEngineFormatVersion = 1;  // engine/engine_open.cc
-constexpr std::string_view kMetaCatalogPrefix = "ks/";
-
-std::string CfName(uint32_t id) { return "ks" + std::to_string(id); }
 
 // RocksDB's info log, silenced: a read-only open must not create or rotate <db>/LOG.
 class NullLogger final : public rocksdb::Logger {
@@ -30,22 +25,34 @@ class NullLogger final : public rocksdb::Logger {
   void Logv(const char*, va_list) override {}
 };
 
+std::string KeyText(std::string_view key) { return rocksdb::Slice(key.data(), key.size()).ToString(true); }
+
+Status AppendToMessage(const Status& s, const std::string& suffix) {
+  const std::string m = s.message() + suffix;
+  switch (s.code()) {
+    case Status::Code::kOk:
+      return s;
+    case Status::Code::kNotFound:
+      return Status::NotFound(m);
+    case Status::Code::kCorruption:
+      return Status::Corruption(m);
+    case Status::Code::kInvalidArgument:
+      return Status::InvalidArgument(m);
+    case Status::Code::kNoSpace:
+      return Status::NoSpace(m);
+    case Status::Code::kBusy:
+      return Status::Busy(m);
+    default:
+      return Status::IOError(m);
+  }
+}
+
 bool IsDirectory(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 }  // namespace
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return Status::OK();
-  const std::string msg = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(msg);
-  if (s.IsNotFound()) return Status::NotFound(msg);
-  if (s.IsBusy()) return Status::Busy(msg);
-  if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
-  return Status::IOError(msg);
-}
 
 std::string LockHolder(const std::string& data_dir) {
   const std::string path = JoinPath(data_dir, "LOCK");
@@ -97,6 +104,7 @@ Status OfflineView::open(const std::string& data_dir, const ViewOptions& options
   if (!IsDirectory(db_dir_)) {
     return Status::NotFound(not_ours + ": it has no db/ (a data directory holds LOCK, wal/ and db/)");
   }
+  SP_RETURN_IF_ERROR(check_not_live(options));
 
   rocksdb::DBOptions dbo;
   dbo.info_log = std::make_shared<NullLogger>();
@@ -105,10 +113,20 @@ Status OfflineView::open(const std::string& data_dir, const ViewOptions& options
   std::vector<std::string> names;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, db_dir_, &names);
   if (!ls.ok()) {
-    if (ls.IsCorruption()) return FromRocks(ls, "reading the RocksDB manifest in " + db_dir_);
+    auto names_there = FileSystem::Default()->list_dir(db_dir_);
+    bool rocks_files = false;
+    if (names_there.ok()) {
+      for (const std::string& n : *names_there) {
+        rocks_files |= n.starts_with("MANIFEST-") || n.ends_with(".sst") || n == "CURRENT";
+      }
+    }
+    if (ls.IsCorruption() || rocks_files) {
+      return Status::Corruption("reading the RocksDB MANIFEST in " + db_dir_ + ": " + ls.ToString() +
+                                " (db/ holds RocksDB files: the directory is damaged)");
+    }
     return Status::NotFound(not_ours + ": db/ is not a RocksDB database (" + ls.ToString() + ")");
   }
-  if (std::find(names.begin(), names.end(), "meta") == names.end()) {
+  if (std::find(names.begin(), names.end(), kMetaFamily) == names.end()) {
     return Status::NotFound(not_ours + ": its RocksDB has no \"meta\" column family");
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -119,43 +137,42 @@ Status OfflineView::open(const std::string& data_dir, const ViewOptions& options
   db_.reset(raw);
   for (size_t i = 0; i < names.size(); i++) {
     families_[names[i]] = handles_[i];
-    if (names[i] == "meta") meta_ = handles_[i];
+    if (names[i] == kMetaFamily) meta_ = handles_[i];
   }
 
-  std::string v;
-  s = db_->Get(rocksdb::ReadOptions(), meta_, "format_version", &v);
-  if (s.IsNotFound()) return Status::NotFound(not_ours + ": its meta family has no format_version");
-  SP_RETURN_IF_ERROR(FromRocks(s, "reading meta in " + db_dir_));
-  if (v.size() != 4)
-    return Status::Corruption(db_dir_ + ": format_version row is " + std::to_string(v.size()) + " bytes");
-  format_version_ = DecodeFixed32(v.data());
-  if (format_version_ > kEngineFormatVersion) {
-    return Status::InvalidArgument(data_dir + " was written by a newer savepoint (engine format " +
-                                   std::to_string(format_version_) + "); this build reads format " +
-                                   std::to_string(kEngineFormatVersion));
+  MetaState meta;
+  Status ms = ReadMeta(db_.get(), meta_, rocksdb::ReadOptions(), data_dir, &meta);
+  if (ms.IsNotFound()) {
+    // Engine::open's rule: meta rows never flushed (a crash before the first flush) are a new directory,
+    // all of whose state is in the WAL, which must then start at LSN 1 (read_wal_tail checks).
+    meta = MetaState();
+    meta.format_version = kEngineFormatVersion;
+    ms = Status::OK();
   }
-  s = db_->Get(rocksdb::ReadOptions(), meta_, "applied_lsn", &v);
-  if (s.ok() && v.size() == 8) applied_lsn_ = DecodeFixed64(v.data());
-  s = db_->Get(rocksdb::ReadOptions(), meta_, "timeline", &v);
-  if (s.ok() && v.size() == 4) timeline_ = DecodeFixed32(v.data());
-  SP_RETURN_IF_ERROR(load_catalog());
+  SP_RETURN_IF_ERROR(ms);
+  format_version_ = meta.format_version;
+  applied_lsn_ = meta.applied_lsn;
+  timeline_ = meta.timeline;
+  next_keyspace_id_ = meta.next_keyspace_id;
+  for (const KeyspaceDef& def : meta.catalog) apply_catalog_change(CatalogOp::kCreate, def);
   return read_wal_tail(options);
 }
 
-Status OfflineView::load_catalog() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
-  for (it->Seek(kMetaCatalogPrefix); it->Valid() && it->key().starts_with(kMetaCatalogPrefix); it->Next()) {
-    auto def = engine::KeyspaceDefFromJson(it->value().ToStringView());
-    if (!def.ok()) return def.status().WithContext(db_dir_ + " catalog row " + it->key().ToString());
-    apply_catalog_change(engine::CatalogOp::kCreate, *def);
-  }
-  return FromRocks(it->status(), "reading the catalog in " + db_dir_);
+Status OfflineView::check_not_live(const ViewOptions& options) const {
+  if (options.allow_live) return Status::OK();
+  const std::string holder = LockHolder(data_dir_);
+  if (holder.empty()) return Status::OK();
+  return Status::Busy(
+      data_dir_ + " is in use by " + holder +
+      ": a read beside a running engine cannot be exact (RocksDB and the WAL change under it). "
+      "Read it after the engine closes, or from a snapshot the engine saves (Engine::save)");
 }
 
-void OfflineView::apply_catalog_change(engine::CatalogOp op, const engine::KeyspaceDef& def) {
+void OfflineView::apply_catalog_change(CatalogOp op, const KeyspaceDef& def) {
   all_defs_[def.id] = def;
+  next_keyspace_id_ = std::max(next_keyspace_id_, def.id + 1);
   auto it = live_.find(def.id);
-  if (op == engine::CatalogOp::kDrop) {
+  if (op == CatalogOp::kDrop) {
     if (it != live_.end()) live_.erase(it);
     return;
   }
@@ -163,7 +180,7 @@ void OfflineView::apply_catalog_change(engine::CatalogOp op, const engine::Keysp
     it->second->def = def;
     return;
   }
-  if (op == engine::CatalogOp::kAlter) return;  // an alter of a keyspace not live: the engine ignores it too
+  if (op == CatalogOp::kAlter) return;  // an alter of a keyspace not live: the engine ignores it too
   auto ks = std::make_unique<KeyspaceView>();
   ks->def = def;
   if (!ks->is_volatile()) {
@@ -172,18 +189,18 @@ void OfflineView::apply_catalog_change(engine::CatalogOp op, const engine::Keysp
   live_[def.id] = std::move(ks);
 }
 
-void OfflineView::apply_effect(const engine::Effect& e) {
+void OfflineView::apply_effect(const Effect& e) {
   auto it = live_.find(e.keyspace_id);
   if (it == live_.end()) return;  // dropped since: the materializer skips these too
   KeyspaceView& ks = *it->second;
   switch (e.kind) {
-    case engine::EffectKind::kPut:
+    case EffectKind::kPut:
       ks.overlay[e.key] = Row{e.value != nullptr ? e.value->bytes : std::string(), e.expire_at_micros};
       break;
-    case engine::EffectKind::kDelete:
+    case EffectKind::kDelete:
       ks.overlay[e.key] = std::nullopt;
       break;
-    case engine::EffectKind::kDeletePrefix:
+    case EffectKind::kDeletePrefix:
       for (auto o = ks.overlay.lower_bound(e.key); o != ks.overlay.end() && o->first.starts_with(e.key);
            ++o) {
         o->second = std::nullopt;
@@ -195,46 +212,47 @@ void OfflineView::apply_effect(const engine::Effect& e) {
 
 Status OfflineView::read_wal_tail(const ViewOptions& options) {
   FileSystem* fs = FileSystem::Default();
-  if (!IsDirectory(wal_dir_)) return Status::OK();
-  SP_ASSIGN_OR_RETURN(std::vector<wal::SegmentInfo> all, wal::ListSegments(fs, wal_dir_));
+  auto all = wal::ListSegments(fs, wal_dir_);
   std::vector<wal::SegmentInfo> segments;
-  for (auto& seg : all) {
-    if (seg.timeline == timeline_) segments.push_back(seg);
+  if (all.ok()) {
+    for (auto& seg : *all) {
+      if (seg.timeline == timeline_) segments.push_back(seg);
+    }
   }
-  if (segments.empty()) return Status::OK();
-  tail_.wal_present = true;
-  tail_.last_lsn = segments.back().first_lsn - 1;
+  tail_.wal_present = !segments.empty();
+  if (!segments.empty()) tail_.last_lsn = segments.back().first_lsn - 1;
   if (!options.overlay_wal) return Status::OK();
 
-  Status s = CheckSegmentVersions(fs, wal_dir_, segments);
-  if (!s.ok()) return s;
   const std::string hint = " (reading the WAL after RocksDB's applied LSN " + std::to_string(applied_lsn_) +
                            "; --no-wal shows what RocksDB holds without it, `savepoint wal verify " +
                            data_dir_ + "` tells more)";
-  if (applied_lsn_ + 1 < segments.front().first_lsn) {
-    return Status::Corruption(data_dir_ + ": RocksDB holds state up to LSN " + std::to_string(applied_lsn_) +
-                              " but the WAL starts at LSN " + std::to_string(segments.front().first_lsn) +
-                              " (WAL segments missing)" + hint);
-  }
+  // The rule Engine::open applies: a read of RocksDB's state alone, where the WAL should continue it, would
+  // be stale, not exact.
+  MetaState meta;
+  meta.applied_lsn = applied_lsn_;
+  meta.timeline = timeline_;
+  Status s = CheckWalContinues(fs, data_dir_, meta, "");
+  if (!s.ok()) return AppendToMessage(s, hint);
+  if (segments.empty()) return Status::OK();
   wal::ReaderOptions ro;
   ro.start_lsn = applied_lsn_ + 1;
   ro.timeline = timeline_;
   auto reader = wal::WalReader::Open(fs, wal_dir_, ro);
   if (!reader.ok()) return AppendToMessage(reader.status(), hint);
   wal::Record r;
-  std::vector<engine::Effect> effects;
+  std::vector<Effect> effects;
   while ((*reader)->next(&r)) {
     tail_.records++;
     if (r.type == wal::RecordType::kTransaction) {
-      s = engine::DecodeEffects(r.payload, &effects);
+      s = DecodeEffects(r.payload, &effects);
       if (!s.ok())
         return AppendToMessage(s.WithContext("WAL record " + std::to_string(r.lsn) + " in " + wal_dir_),
                                hint);
-      for (const engine::Effect& e : effects) apply_effect(e);
+      for (const Effect& e : effects) apply_effect(e);
     } else if (r.type == wal::RecordType::kCatalogChange) {
-      engine::CatalogOp op;
-      engine::KeyspaceDef def;
-      s = engine::DecodeCatalogChange(r.payload, &op, &def);
+      CatalogOp op;
+      KeyspaceDef def;
+      s = DecodeCatalogChange(r.payload, &op, &def);
       if (!s.ok())
         return AppendToMessage(s.WithContext("WAL record " + std::to_string(r.lsn) + " in " + wal_dir_),
                                hint);
@@ -265,7 +283,14 @@ Result<const KeyspaceView*> OfflineView::find(std::string_view name) const {
                           (names.empty() ? std::string(" (it has none)") : " (keyspaces: " + names + ")"));
 }
 
-const engine::KeyspaceDef* OfflineView::def_by_id(uint32_t id) const {
+SnapshotCatalog OfflineView::catalog() const {
+  SnapshotCatalog out;
+  out.next_keyspace_id = next_keyspace_id_;
+  for (const auto& [id, ks] : live_) out.keyspaces.push_back(ks->def);  // live_ is by id
+  return out;
+}
+
+const KeyspaceDef* OfflineView::def_by_id(uint32_t id) const {
   auto it = all_defs_.find(id);
   return it == all_defs_.end() ? nullptr : &it->second;
 }
@@ -282,7 +307,7 @@ Status OfflineView::base_get(const KeyspaceView& ks, std::string_view key, std::
   SP_RETURN_IF_ERROR(FromRocks(s, "reading keyspace " + ks.def.name));
   uint64_t expire_at = 0;
   std::string_view value;
-  Status d = engine::DecodeRow(raw, &expire_at, &value);
+  Status d = DecodeRow(raw, &expire_at, &value);
   if (!d.ok()) return d.WithContext("keyspace " + ks.def.name + " key " + KeyText(key));
   *out = Row{std::string(value), expire_at};
   return Status::OK();
@@ -330,7 +355,7 @@ Status OfflineView::scan(const KeyspaceView& ks, std::string_view start, std::st
     }
     uint64_t expire_at = 0;
     std::string_view value;
-    Status d = engine::DecodeRow(it->value().ToStringView(), &expire_at, &value);
+    Status d = DecodeRow(it->value().ToStringView(), &expire_at, &value);
     if (!d.ok())
       return d.WithContext("keyspace " + ks.def.name + " key " + KeyText(it->key().ToStringView()));
     if (!fn(it->key().ToStringView(), Row{std::string(value), expire_at})) return Status::OK();
@@ -340,4 +365,4 @@ Status OfflineView::scan(const KeyspaceView& ks, std::string_view start, std::st
   return Status::OK();
 }
 
-}  // namespace savepoint::tools
+}  // namespace savepoint::engine
