@@ -151,6 +151,27 @@ Result<nlohmann::json> DecodeDocument(std::string_view bytes, const Schema& sche
   return doc;
 }
 
+std::string KeyTypeNameOf(const KeyTuple& key) {
+  std::string out;
+  for (const KeyElement& e : key) {
+    if (!out.empty()) out.push_back(',');
+    if (std::holds_alternative<int64_t>(e)) {
+      out.append(KeyTraits<int64_t>::kName);
+    } else if (std::holds_alternative<uint64_t>(e)) {
+      out.append(KeyTraits<uint64_t>::kName);
+    } else if (std::holds_alternative<std::string>(e)) {
+      out.append(KeyTraits<std::string>::kName);
+    } else if (std::holds_alternative<Uuid>(e)) {
+      out.append(KeyTraits<Uuid>::kName);
+    } else {
+      out.append(std::holds_alternative<Bytes>(e)  ? "bytes"
+                 : std::holds_alternative<bool>(e) ? "bool"
+                                                   : "null");
+    }
+  }
+  return out;
+}
+
 Status CheckKeyType(Engine* engine, Keyspace* registry, std::string_view name, std::string_view key_type,
                     const std::function<bool(std::string_view key)>& key_reads) {
   // Durable and synced whatever the registry's class: a volatile registry's keyspace definition outlives a

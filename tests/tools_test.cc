@@ -790,6 +790,39 @@ TEST_F(ToolsTest, SalvagedStructuresAreReportedByCheckAndRepairedByOpen) {
   ASSERT_TRUE((*e)->close().ok());
 }
 
+// Before key types were recorded, a registry opened with another key type wrote rows its correctly typed
+// openers could not read. check names such a row against the recorded key type.
+TEST_F(ToolsTest, CheckNamesARegistryRowOfAnotherKeyType) {
+  BuildAndClose();
+  RunResult r = Tool({"check", data()});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_NE(r.out.find("registry characters (keys int64): 2 rows"), std::string::npos) << r.out;
+  {
+    auto e = Open();
+    auto ks = e->find_keyspace("characters");
+    ASSERT_TRUE(ks.ok());
+    Transaction t;
+    t.put(*ks, EncodeKey({std::string("intruder")}),
+          registry_internal::EncodeDocument(1, json{{"id", 0}, {"name", "x"}, {"level", 1}}));
+    ASSERT_TRUE(e->commit(t).ok());
+    ASSERT_TRUE(e->close().ok());
+  }
+  r = Tool({"check", data(), "--json"});
+  ASSERT_EQ(r.code, 3) << Show(r);
+  json j = json::parse(r.out);
+  bool seen = false;
+  for (const auto& reg : j["registries"]) {
+    if (reg["name"] != "characters") continue;
+    seen = true;
+    EXPECT_EQ(reg["key_type"], "int64") << r.out;
+    EXPECT_EQ(reg["undecodable_rows"], 1) << r.out;
+    ASSERT_EQ(reg["problems"].size(), 1u) << r.out;
+    EXPECT_EQ(reg["problems"][0], "row (\"intruder\") has a key of type (string), the registry's is (int64)")
+        << r.out;
+  }
+  EXPECT_TRUE(seen) << r.out;
+}
+
 TEST_F(ToolsTest, WalVerifyCallsAHalfWrittenRecordATornTail) {
   BuildAndClose();
   auto segs = Segments(data() + "/wal");

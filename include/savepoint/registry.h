@@ -160,6 +160,9 @@ Result<nlohmann::json> DecodeDocument(std::string_view bytes, const Schema& sche
 // recorded. The record lives in the durable keyspace kKeyTypesKeyspace (key: registry name, value: the
 // type name) and survives a drop of the registry's keyspace.
 inline constexpr std::string_view kKeyTypesKeyspace = "savepoint:registry_key_types";
+// The key type name of a stored key's elements, in KeyTypeName's spelling (tools check stored keys against
+// a registry's recorded type with it). Elements no registry key has are "null", "bytes" and "bool".
+std::string KeyTypeNameOf(const KeyTuple& key);
 Status CheckKeyType(Engine* engine, Keyspace* registry, std::string_view name, std::string_view key_type,
                     const std::function<bool(std::string_view key)>& key_reads);
 }  // namespace registry_internal

@@ -110,6 +110,7 @@ struct StructuresReport {
 
 struct RegistryReport {
   std::string name;
+  std::string key_type;  // as recorded (registry_internal::CheckKeyType); empty: none recorded yet
   uint64_t rows = 0, undecodable = 0;
   std::vector<std::string> examples;
   std::vector<IndexReport> indexes;
@@ -274,8 +275,22 @@ int RunCheck(const CheckArgs& a) {
         err = rks.status();
         break;
       }
+      if (auto types = e->find_keyspace(registry_internal::kKeyTypesKeyspace); types.ok()) {
+        auto recorded = e->get(*types, info.name);
+        if (recorded.ok()) rep.key_type = recorded->value->bytes;
+      }
       err = e->scan(*rks, "", "", [&](std::string_view key, const Entry& entry) {
         rep.rows++;
+        // A key of another type than the registry's (written by a registry opened with the wrong key type,
+        // before the type was recorded) makes every read of the registry fail.
+        if (auto t = DecodeKey(key); t.ok() && !rep.key_type.empty() && IsTuple(key) &&
+                                     registry_internal::KeyTypeNameOf(*t) != rep.key_type) {
+          rep.undecodable++;
+          Note(&rep.examples, "row " + KeyText(key) + " has a key of type (" +
+                                  registry_internal::KeyTypeNameOf(*t) + "), the registry's is (" +
+                                  rep.key_type + ")");
+          return true;
+        }
         Decoder d(entry.value->bytes);
         uint32_t version = 0;
         bool ok = d.GetVarint32(&version) && version >= 1;
@@ -356,6 +371,7 @@ int RunCheck(const CheckArgs& a) {
       Json x;
       x["name"] = r.name;
       x["rows"] = r.rows;
+      x["key_type"] = r.key_type.empty() ? Json() : Json(r.key_type);
       x["undecodable_rows"] = r.undecodable;
       x["problems"] = r.examples;
       Json ia = Json::array();
@@ -404,7 +420,9 @@ int RunCheck(const CheckArgs& a) {
   if (!wal_problems.empty())
     std::printf("registries, indexes and structures: not checked (the engine would not open cleanly)\n");
   for (const auto& r : registries) {
-    std::printf("registry %s: %s%s\n", r.name.c_str(), Plural(r.rows, "row").c_str(),
+    std::printf("registry %s%s: %s%s\n", r.name.c_str(),
+                r.key_type.empty() ? "" : (" (keys " + r.key_type + ")").c_str(),
+                Plural(r.rows, "row").c_str(),
                 r.undecodable > 0 ? (", " + std::to_string(r.undecodable) + " DO NOT DECODE").c_str() : "");
     for (const auto& p : r.examples) std::printf("  %s\n", p.c_str());
     for (const auto& i : r.indexes) {
