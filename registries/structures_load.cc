@@ -92,6 +92,7 @@ class Loader {
         fix_(fix) {}
 
   Status run() {
+    const size_t first_problem = problems_->size();
     SP_RETURN_IF_ERROR(engine_->scan(meta_, "", "", [&](std::string_view key, const Entry& e) {
       Object obj;
       Status s = DecodeMeta(e.value->bytes, &obj);
@@ -114,6 +115,9 @@ class Loader {
       if (!finish(key, obj, it == notes_.end() ? nullptr : &it->second)) emptied.push_back(key);
     }
     for (const std::string& key : emptied) objects_->erase(key);
+    // Key order, as the rows: the objects' map iterates in an order that differs between processes.
+    std::stable_sort(problems_->begin() + first_problem, problems_->end(),
+                     [](const StructureProblem& a, const StructureProblem& b) { return a.key < b.key; });
     return Status::OK();
   }
 
