@@ -385,8 +385,8 @@ Stripe& StructuresImpl::stripe_of(std::string_view key) {
 Status StructuresImpl::load(std::string_view name) {
   StringMap<Object> objects;
   std::vector<StructureProblem> problems;
-  // The repair is a logged commit like any write: it is durable before the database is used, and a replay
-  // of the WAL after it finds the rows repaired. kSync: the keys it names in the log stay repaired.
+  // The repair is a logged commit like any write, so a later replay of the WAL reproduces it. kSync: it is
+  // durable before open returns, and a crash right after cannot undo what the warnings say was repaired.
   Transaction fix(Durability::kSync);
   SP_RETURN_IF_ERROR(LoadStructures(engine_, name, meta_, elements_, &objects, &problems, &fix));
   std::string refused;

@@ -328,9 +328,9 @@ class StructuresImpl final : public Structures {
   Result<int64_t> push(std::string_view key, const std::vector<std::string>& values, bool left, Durability d);
   Result<Lease> lease_take(std::string_view name, std::string_view owner, std::chrono::milliseconds ttl,
                            bool must_hold, Durability d);
-  Result<std::vector<StreamEntry>> read_new_for_group(Stripe& stripe, std::string_view key,
-                                                      std::string_view group, std::string_view consumer,
-                                                      int64_t count, Durability d, bool* waitable);
+  Result<std::vector<StreamEntry>> read_new_for_group(Stripe& stripe, std::string_view key, std::string_view group,
+                                                      std::string_view consumer, int64_t count, Durability d,
+                                                      bool* waitable);
   void sweeper_loop();
 
   Engine* engine_;
