@@ -151,6 +151,66 @@ Result<nlohmann::json> DecodeDocument(std::string_view bytes, const Schema& sche
   return doc;
 }
 
+std::string KeyTypeNameOf(const KeyTuple& key) {
+  std::string out;
+  for (const KeyElement& e : key) {
+    if (!out.empty()) out.push_back(',');
+    if (std::holds_alternative<int64_t>(e)) {
+      out.append(KeyTraits<int64_t>::kName);
+    } else if (std::holds_alternative<uint64_t>(e)) {
+      out.append(KeyTraits<uint64_t>::kName);
+    } else if (std::holds_alternative<std::string>(e)) {
+      out.append(KeyTraits<std::string>::kName);
+    } else if (std::holds_alternative<Uuid>(e)) {
+      out.append(KeyTraits<Uuid>::kName);
+    } else {
+      out.append(std::holds_alternative<Bytes>(e)  ? "bytes"
+                 : std::holds_alternative<bool>(e) ? "bool"
+                                                   : "null");
+    }
+  }
+  return out;
+}
+
+Status CheckKeyType(Engine* engine, Keyspace* registry, std::string_view name, std::string_view key_type,
+                    const std::function<bool(std::string_view key)>& key_reads) {
+  // Durable and synced whatever the registry's class: a volatile registry's keyspace definition outlives a
+  // restart, and so must the key type its rows are written with.
+  KeyspaceOptions ko;
+  ko.kind = "registry_key_types";
+  ko.durability = Durability::kSync;
+  SP_ASSIGN_OR_RETURN(Keyspace * types, engine->create_keyspace(kKeyTypesKeyspace, ko));
+  auto recorded = engine->get(types, name);
+  if (recorded.status().IsNotFound()) {
+    // New, or created before key types were recorded: the first opener's type is adopted if every stored
+    // key reads as it.
+    std::string unreadable;
+    SP_RETURN_IF_ERROR(engine->scan(registry, "", "", [&](std::string_view key, const Entry&) {
+      if (key_reads(key)) return true;
+      auto t = DecodeKey(key);
+      unreadable = t.ok() ? KeyToText(*t) : "a malformed key";
+      return false;
+    }));
+    if (!unreadable.empty()) {
+      return Status::InvalidArgument("registry '" + std::string(name) + "' holds key " + unreadable +
+                                     ", which is not of the key type (" + std::string(key_type) +
+                                     ") it is opened with");
+    }
+    SP_ASSIGN_OR_RETURN(bool stored, engine->set_if_absent(types, name, MakeValue(std::string(key_type)), 0,
+                                                           Durability::kSync));
+    if (stored) return Status::OK();
+    recorded = engine->get(types, name);  // another opener recorded it first
+  }
+  if (!recorded.ok())
+    return recorded.status().WithContext("key type of registry '" + std::string(name) + "'");
+  if (recorded->value->bytes != key_type) {
+    return Status::InvalidArgument("registry '" + std::string(name) + "' has keys of type (" +
+                                   recorded->value->bytes + "), opened with keys of type (" +
+                                   std::string(key_type) + ")");
+  }
+  return Status::OK();
+}
+
 }  // namespace registry_internal
 
 // ------------------------------------------------------------------------------------------ IndexBase

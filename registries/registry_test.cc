@@ -311,6 +311,108 @@ TEST_F(RegistryTest, RowsOfTheWrongTypeFailTheOpenClearly) {
   EXPECT_TRUE(wrong.status().IsCorruption()) << wrong.status().ToString();
 }
 
+// A registry opened with another key type used to open, and its first put wrote a row the correctly typed
+// registry then failed on (Corruption). The key type is recorded at the first open and a mismatch refused.
+TEST_F(RegistryTest, RegistryOpenedWithAnotherKeyTypeIsRefused) {
+  Open();
+  auto chars = OpenChars();
+  ASSERT_TRUE(chars->put(7, {7, "aria", 12, {}}).ok());
+  auto wrong = Registry<std::string, Character>::open(engine_.get(), "characters");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_TRUE(wrong.status().IsInvalidArgument()) << wrong.status().ToString();
+  EXPECT_NE(wrong.status().message().find("'characters'"), std::string::npos) << wrong.status().ToString();
+  EXPECT_NE(wrong.status().message().find("(int64)"), std::string::npos) << wrong.status().ToString();
+  EXPECT_NE(wrong.status().message().find("(string)"), std::string::npos) << wrong.status().ToString();
+  // Nothing was written: the correctly typed registry reads every row, now and after a restart.
+  auto check = [&](Chars* c) {
+    int rows = 0;
+    ASSERT_TRUE(c->for_each([&](const int64_t& k, const auto& v) {
+                   EXPECT_EQ(k, 7);
+                   EXPECT_EQ(v->name, "aria");
+                   rows++;
+                   return true;
+                 }).ok());
+    EXPECT_EQ(rows, 1);
+    EXPECT_TRUE(c->get(7).ok());
+  };
+  check(chars.get());
+  chars.reset();
+  Close();
+  Open();
+  chars = OpenChars();
+  ASSERT_NE(chars, nullptr);
+  check(chars.get());
+  EXPECT_TRUE(
+      (Registry<std::string, Character>::open(engine_.get(), "characters").status().IsInvalidArgument()));
+  // Narrower integers are stored as int64: the same key type.
+  EXPECT_TRUE((Registry<int32_t, Character>::open(engine_.get(), "characters").ok()));
+}
+
+TEST_F(RegistryTest, TupleUuidAndTenantKeyTypesAreRecordedElementByElement) {
+  Open();
+  using Pair = std::tuple<int64_t, std::string>;
+  auto inv = Registry<Pair, int64_t>::open(engine_.get(), "inventory");
+  ASSERT_TRUE(inv.ok());
+  ASSERT_TRUE((*inv)->put({1, "sword"}, 1).ok());
+  auto swapped = Registry<std::tuple<std::string, int64_t>, int64_t>::open(engine_.get(), "inventory");
+  EXPECT_TRUE(swapped.status().IsInvalidArgument()) << swapped.status().ToString();
+  EXPECT_NE(swapped.status().message().find("(int64,string)"), std::string::npos)
+      << swapped.status().ToString();
+  EXPECT_NE(swapped.status().message().find("(string,int64)"), std::string::npos)
+      << swapped.status().ToString();
+  EXPECT_TRUE((
+      Registry<std::tuple<int64_t>, int64_t>::open(engine_.get(), "inventory").status().IsInvalidArgument()));
+
+  auto by_uuid = Registry<Uuid, int64_t>::open(engine_.get(), "sessions");
+  ASSERT_TRUE(by_uuid.ok());
+  EXPECT_TRUE((Registry<std::string, int64_t>::open(engine_.get(), "sessions").status().IsInvalidArgument()));
+  EXPECT_TRUE((Registry<uint64_t, int64_t>::open(engine_.get(), "sessions").status().IsInvalidArgument()));
+
+  // A tenant registry's keys are (tenant, K): the tenant scoping is part of the type.
+  const Uuid tenant = *Uuid::Parse("3b241101-e2bb-4255-8caf-4136c566a962");
+  auto gold = TenantRegistry<int64_t, int64_t>::open(engine_.get(), "gold");
+  ASSERT_TRUE(gold.ok());
+  ASSERT_TRUE((*gold)->put(tenant, 5, 100).ok());
+  EXPECT_TRUE((Registry<int64_t, int64_t>::open(engine_.get(), "gold").status().IsInvalidArgument()));
+  auto other = TenantRegistry<std::string, int64_t>::open(engine_.get(), "gold");
+  EXPECT_TRUE(other.status().IsInvalidArgument()) << other.status().ToString();
+  EXPECT_NE(other.status().message().find("(uuid,int64)"), std::string::npos) << other.status().ToString();
+  EXPECT_NE(other.status().message().find("(uuid,string)"), std::string::npos) << other.status().ToString();
+  // The same layout spelled as a plain registry is the same key type.
+  auto plain = Registry<std::tuple<Uuid, int64_t>, int64_t>::open(engine_.get(), "gold");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  auto v = (*plain)->get({tenant, 5});
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(**v, 100);
+}
+
+// A registry created before key types were recorded has none: its first opener's type is adopted when every
+// stored key reads as it, and refused otherwise.
+TEST_F(RegistryTest, RegistryWithoutARecordedKeyTypeAdoptsItsFirstOpenersType) {
+  Open();
+  KeyspaceOptions ko;
+  ko.kind = "registry";
+  auto ks = engine_->create_keyspace("legacy", ko);
+  ASSERT_TRUE(ks.ok());
+  Transaction t;
+  t.put(*ks, EncodeKey({int64_t{5}}), "five");
+  ASSERT_TRUE(engine_->commit(t).ok());
+  ASSERT_TRUE(engine_->create_keyspace("legacy_empty", ko).ok());
+
+  auto wrong = Registry<std::string, Bytes>::open(engine_.get(), "legacy");
+  EXPECT_TRUE(wrong.status().IsInvalidArgument()) << wrong.status().ToString();
+  EXPECT_NE(wrong.status().message().find("(5)"), std::string::npos) << wrong.status().ToString();
+  auto right = Registry<int64_t, Bytes>::open(engine_.get(), "legacy");
+  ASSERT_TRUE(right.ok()) << right.status().ToString();
+  ASSERT_TRUE((*right)->get(5).ok());
+  EXPECT_EQ((*(*right)->get(5))->data, "five");
+  EXPECT_TRUE((Registry<std::string, Bytes>::open(engine_.get(), "legacy").status().IsInvalidArgument()));
+
+  ASSERT_TRUE((Registry<std::string, Bytes>::open(engine_.get(), "legacy_empty").ok()));
+  auto late = Registry<int64_t, Bytes>::open(engine_.get(), "legacy_empty");
+  EXPECT_TRUE(late.status().IsInvalidArgument()) << late.status().ToString();
+}
+
 TEST_F(RegistryTest, TradeBetweenInventoriesIsAllOrNothing) {
   Open();
   auto inv = Registry<std::tuple<int64_t, std::string>, int64_t>::open(engine_.get(), "inventory");

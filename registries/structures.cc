@@ -1,5 +1,6 @@
 // Structures: open and load, keys and TTL, strings, leases, idempotency keys, pub/sub (structures_internal.h).
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
@@ -113,7 +114,7 @@ Result<std::unique_ptr<Structures>> Structures::open(Engine* engine, std::string
   ko.kind = "structures.elements";
   SP_ASSIGN_OR_RETURN(Keyspace * elements, engine->create_keyspace(std::string(name) + ".elements", ko));
   auto impl = std::make_unique<structures::StructuresImpl>(engine, meta, elements, options);
-  SP_RETURN_IF_ERROR(impl->load().WithContext("structures " + std::string(name)));
+  SP_RETURN_IF_ERROR(impl->load(name).WithContext("structures " + std::string(name)));
   impl->start_sweeper();
   return std::unique_ptr<Structures>(std::move(impl));
 }
@@ -296,8 +297,7 @@ Object NewObject(StructureType type) {
   return obj;
 }
 
-// Element kinds of each type (the rows removed with the key).
-static std::string_view ElementKinds(StructureType type) {
+std::string_view ElementKinds(StructureType type) {
   switch (type) {
     case StructureType::kHash: return "f";
     case StructureType::kSet: return "m";
@@ -382,67 +382,41 @@ Stripe& StructuresImpl::stripe_of(std::string_view key) {
   return stripes_[absl::Hash<std::string_view>{}(key) % kStripes];
 }
 
-Status StructuresImpl::load() {
-  Status st;
-  SP_RETURN_IF_ERROR(engine_->scan(meta_, "", "", [&](std::string_view key, const Entry& e) {
-    Object obj;
-    st = DecodeMeta(e.value->bytes, &obj).WithContext("key '" + std::string(key) + "'");
-    if (!st.ok()) return false;
+Status StructuresImpl::load(std::string_view name) {
+  StringMap<Object> objects;
+  std::vector<StructureProblem> problems;
+  // The repair is a logged commit like any write, so a later replay of the WAL reproduces it. kSync: it is
+  // durable before open returns, and a crash right after cannot undo what the warnings say was repaired.
+  Transaction fix(Durability::kSync);
+  SP_RETURN_IF_ERROR(LoadStructures(engine_, name, meta_, elements_, &objects, &problems, &fix));
+  std::string refused;
+  size_t unrepairable = 0;
+  for (const StructureProblem& p : problems) {
+    if (p.repairable) continue;
+    if (unrepairable++ < 5) {
+      refused += (refused.empty() ? "" : "; ") + std::string("key ") + QuoteStructureKey(p.key) +
+                 " (keyspace " + p.keyspace + "): " + p.what;
+    }
+  }
+  if (unrepairable > 0) {
+    return Status::Corruption(std::to_string(unrepairable) +
+                              " rows do not decode (`savepoint check` lists them): " + refused);
+  }
+  const auto log = options_.logger != nullptr ? options_.logger : spdlog::default_logger();
+  for (const StructureProblem& p : problems) {
+    log->warn("structures {}: repairing key {} (keyspace {}): {}", std::string(name),
+              QuoteStructureKey(p.key), p.keyspace, p.what);
+  }
+  if (!fix.empty()) {
+    SP_RETURN_IF_ERROR(engine_->commit(fix).status().WithContext(
+        "committing the repair of " + std::to_string(problems.size()) + " problems"));
+  }
+  for (auto& [key, obj] : objects) {
     Stripe& s = stripe_of(key);
     std::lock_guard<std::mutex> l(s.mu);
     install(s, key, std::move(obj));
-    return true;
-  }));
-  SP_RETURN_IF_ERROR(st);
-  SP_RETURN_IF_ERROR(engine_->scan(elements_, "", "", [&](std::string_view key, const Entry& e) {
-    st = load_element(key, e.value->bytes);
-    return st.ok();
-  }));
-  return st;
-}
-
-Status StructuresImpl::load_element(std::string_view row_key, std::string_view value) {
-  std::string key;
-  std::string_view rest;
-  SP_RETURN_IF_ERROR(SplitElementKey(row_key, &key, &rest));
-  Stripe& s = stripe_of(key);
-  std::lock_guard<std::mutex> l(s.mu);
-  auto it = s.objects.find(key);
-  const char kind = rest[0];
-  rest.remove_prefix(1);
-  auto corrupt = [&](std::string_view what) {
-    return Status::Corruption("element row of key '" + key + "': " + std::string(what));
-  };
-  if (it == s.objects.end()) return corrupt("no meta row");
-  Object& obj = it->second;
-  if (ElementKinds(obj.type).find(kind) == std::string_view::npos) return corrupt("kind does not match the type");
-  switch (kind) {
-    case kHashField:
-      static_cast<HashData*>(obj.data.get())->fields.emplace(std::string(rest), std::string(value));
-      return Status::OK();
-    case kSetMember:
-      static_cast<SetData*>(obj.data.get())->members.emplace(rest);
-      return Status::OK();
-    case kZSetMember: {
-      if (value.size() != 8) return corrupt("bad score");
-      ZSetPut(static_cast<ZSetData*>(obj.data.get()), std::string(rest), DecodeScore(value));
-      return Status::OK();
-    }
-    case kListItem: {
-      if (rest.size() != 8) return corrupt("bad list position");
-      auto* list = static_cast<ListData*>(obj.data.get());
-      const int64_t pos = static_cast<int64_t>(GetFixed64BE(rest.data()) ^ (1ull << 63));
-      if (list->items.empty()) {
-        list->head = pos;
-      } else if (pos != list->head + static_cast<int64_t>(list->items.size())) {
-        return corrupt("list positions are not contiguous");
-      }
-      list->items.emplace_back(value);
-      return Status::OK();
-    }
-    default:
-      return load_stream_element(obj, kind, rest, value).WithContext("key '" + key + "'");
   }
+  return Status::OK();
 }
 
 void StructuresImpl::start_sweeper() {

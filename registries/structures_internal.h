@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "registries/score_index.h"
+#include "registries/structures_check.h"
 #include "savepoint/structures.h"
 
 namespace savepoint::structures {
@@ -51,6 +52,16 @@ std::string EncodeScore(double score);  // 8 bytes, big-endian IEEE bits
 double DecodeScore(std::string_view bytes);
 void PutLengthPrefixed(std::string* out, std::string_view s);
 bool GetLengthPrefixed(std::string_view* in, std::string_view* out);
+// The element kinds of a type's rows, all removed with its key ("" for types without element rows).
+std::string_view ElementKinds(StructureType type);
+
+// Stream rows (structures_stream.cc).
+std::string IdBytes(StreamId id);  // ms, seq: u64 BE each
+StreamId IdFrom(const char* p);    // REQUIRES: 16 bytes at p
+std::string EncodeFields(const StreamFields& fields);
+Status DecodeFields(std::string_view in, StreamFields* fields);
+// The rest of a pending entry or consumer row: the group (length-prefixed), then the ID or consumer name.
+std::string GroupScoped(std::string_view group, std::string_view rest);
 
 // ---------------------------------------------------------------------------------------------- memory
 
@@ -165,7 +176,9 @@ class StructuresImpl final : public Structures {
   StructuresImpl(Engine* engine, Keyspace* meta, Keyspace* elements, const StructuresOptions& options);
   ~StructuresImpl() override;
 
-  Status load();
+  // Loads every row of the database `name`, repairing what a lost WAL record left (LoadStructures) with
+  // one logged commit and a warning per problem. Corruption naming the keys when a row does not decode.
+  Status load(std::string_view name);
   void start_sweeper();
 
   // keys
@@ -318,9 +331,6 @@ class StructuresImpl final : public Structures {
   Result<std::vector<StreamEntry>> read_new_for_group(Stripe& stripe, std::string_view key, std::string_view group,
                                                       std::string_view consumer, int64_t count, Durability d,
                                                       bool* waitable);
-  Status load_element(std::string_view row_key, std::string_view value);
-  // Stream rows: entries, groups, pending entries, consumers (structures_stream.cc).
-  Status load_stream_element(Object& obj, char kind, std::string_view rest, std::string_view value);
   void sweeper_loop();
 
   Engine* engine_;
@@ -350,5 +360,15 @@ class StructuresImpl final : public Structures {
 
 // Redis's strict decimal int64 parse (no spaces, no '+', no leading zeros).
 bool ParseInt64Strict(std::string_view s, int64_t* out);
+
+// ------------------------------------------------------------------------------------------ loading
+
+// Reads every row of a structures database into `objects` (by key), checking the rules of
+// docs/structures.md ("What open checks and repairs") on the way: the one owner of those rules, used by
+// Structures::open and `savepoint check` (CheckStructures). Each problem found is appended to `problems`;
+// for a repairable one the row changes that repair it are staged in `fix`, and `objects` already holds the
+// repaired state. A failed scan is the returned Status; problems are not.
+Status LoadStructures(Engine* engine, std::string_view db, Keyspace* meta, Keyspace* elements,
+                      StringMap<Object>* objects, std::vector<StructureProblem>* problems, Transaction* fix);
 
 }  // namespace savepoint::structures

@@ -2,7 +2,6 @@
 #include "registries/structures_internal.h"
 
 namespace savepoint::structures {
-namespace {
 
 std::string IdBytes(StreamId id) {
   std::string out;
@@ -46,6 +45,8 @@ std::string GroupScoped(std::string_view group, std::string_view rest) {
   return out;
 }
 
+namespace {
+
 std::string EncodePending(const PendingData& p) {
   std::string out;
   PutLengthPrefixed(&out, p.consumer);
@@ -69,41 +70,6 @@ std::vector<StreamEntry> Collect(const StreamData& s, StreamId after, int64_t co
 }
 
 }  // namespace
-
-Status StructuresImpl::load_stream_element(Object& obj, char kind, std::string_view rest, std::string_view value) {
-  auto* s = static_cast<StreamData*>(obj.data.get());
-  switch (kind) {
-    case kStreamEntry: {
-      if (rest.size() != 16) return Status::Corruption("bad stream entry ID");
-      StreamFields fields;
-      SP_RETURN_IF_ERROR(DecodeFields(value, &fields));
-      s->entries.emplace(IdFrom(rest.data()), std::move(fields));
-      return Status::OK();
-    }
-    case kStreamGroup:
-      if (value.size() != 16) return Status::Corruption("bad consumer group row");
-      s->groups[std::string(rest)].last_delivered = IdFrom(value.data());
-      return Status::OK();
-    case kStreamPending: {
-      std::string_view group, consumer;
-      if (!GetLengthPrefixed(&rest, &group) || rest.size() != 16 || !GetLengthPrefixed(&value, &consumer) ||
-          value.size() != 16) {
-        return Status::Corruption("bad pending entry row");
-      }
-      s->groups[std::string(group)].pending[IdFrom(rest.data())] =
-          PendingData{std::string(consumer), GetFixed64BE(value.data()), GetFixed64BE(value.data() + 8)};
-      return Status::OK();
-    }
-    case kStreamConsumer: {
-      std::string_view group;
-      if (!GetLengthPrefixed(&rest, &group) || value.size() != 8) return Status::Corruption("bad consumer row");
-      s->groups[std::string(group)].consumers[std::string(rest)] = GetFixed64BE(value.data());
-      return Status::OK();
-    }
-    default:
-      return Status::Corruption("unknown stream row kind");
-  }
-}
 
 Result<StreamId> StructuresImpl::xadd(std::string_view key, const StreamFields& fields, const XAddOptions& options,
                                       Durability d) {

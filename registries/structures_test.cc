@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "engine/engine_impl.h"
+#include "registries/structures_check.h"
 #include "savepoint/fault_injection.h"
 #include "savepoint/registry.h"
 #include "tests/testutil.h"
@@ -67,6 +68,76 @@ template <typename T>
 T Ok(Result<T> r) {
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? std::move(r).value() : T{};
+}
+
+// Rows a lost WAL record leaves disagreeing (docs/structures.md, "What open checks and repairs"): the check
+// names each key, open repairs them durably, and a row that does not decode is refused naming its key.
+TEST_F(StructuresTest, OpenRepairsRowsThatDisagreeAndTheCheckNamesEachKey) {
+  ASSERT_TRUE(db_->hset("h", {{"f", "1"}}).ok());
+  ASSERT_TRUE(db_->sadd("s", {"m"}).ok());
+  ASSERT_TRUE(db_->set("str", "v").ok());
+  db_.reset();
+  Keyspace* meta = Ok(engine_->find_keyspace("db"));
+  Keyspace* elements = Ok(engine_->find_keyspace("db.elements"));
+  auto row = [](std::string_view key, char kind, std::string_view rest) {
+    std::string out;
+    AppendKeyString(&out, key);
+    out.push_back(kind);
+    out.append(rest);
+    return out;
+  };
+  Transaction damage(Durability::kSync);
+  damage.remove(meta, "h");                                                     // a hash without its meta row
+  damage.put(elements, row("str", 'l', std::string(8, '\x80')), "stale item");  // a list item of a string
+  damage.remove(elements, row("s", 'm', "m"));                                  // a set without members
+  ASSERT_TRUE(engine_->commit(damage).ok());
+
+  std::vector<structures::StructureProblem> problems;
+  uint64_t keys = 0;
+  ASSERT_TRUE(structures::CheckStructures(engine_.get(), "db", &problems, &keys).ok());
+  std::map<std::string, std::string> by_key;
+  for (const auto& p : problems) {
+    EXPECT_TRUE(p.repairable) << p.what;
+    by_key[p.key] += p.keyspace + ": " + p.what + "\n";
+  }
+  ASSERT_EQ(by_key.size(), 3u);
+  EXPECT_NE(by_key["h"].find("db.elements: element rows without a meta row: kept as a hash"),
+            std::string::npos)
+      << by_key["h"];
+  EXPECT_NE(by_key["str"].find("1 element row(s) of another type than the key's (string)"), std::string::npos)
+      << by_key["str"];
+  EXPECT_NE(by_key["s"].find("db: a set without elements: deleted"), std::string::npos) << by_key["s"];
+
+  db_ = Ok(Structures::open(engine_.get(), "db"));  // repairs, in a synced commit
+  EXPECT_EQ(Ok(db_->hget("h", "f")), std::optional<std::string>("1"));
+  EXPECT_EQ(Ok(db_->type("s")), StructureType::kNone);
+  EXPECT_EQ(Ok(db_->get("str")), std::optional<std::string>("v"));
+  EXPECT_EQ(Ok(db_->dbsize()), 2u);
+  Crash();
+  Open();
+  problems.clear();
+  ASSERT_TRUE(structures::CheckStructures(engine_.get(), "db", &problems, &keys).ok());
+  EXPECT_TRUE(problems.empty()) << problems[0].what;
+  EXPECT_EQ(keys, 2u);
+
+  // A row that does not decode is not what a lost record leaves: refused, naming the key.
+  ASSERT_TRUE(db_->zadd("z", {{"a", 1}}).ok());
+  db_.reset();
+  Transaction bad(Durability::kSync);
+  bad.put(Ok(engine_->find_keyspace("db.elements")), row("z", 'z', "b"), "abc");
+  ASSERT_TRUE(engine_->commit(bad).ok());
+  problems.clear();
+  ASSERT_TRUE(structures::CheckStructures(engine_.get(), "db", &problems, &keys).ok());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_FALSE(problems[0].repairable);
+  EXPECT_EQ(problems[0].key, "z");
+  auto refused = Structures::open(engine_.get(), "db");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+  EXPECT_NE(
+      refused.status().message().find("key 'z' (keyspace db.elements): a sorted-set score does not decode"),
+      std::string::npos)
+      << refused.status().ToString();
 }
 
 TEST(GlobMatch, RedisPatterns) {

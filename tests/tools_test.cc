@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "savepoint/engine.h"
 #include "savepoint/key_codec.h"
 #include "savepoint/registry.h"
+#include "savepoint/structures.h"
 #include "snapshot/format.h"
 #include "tests/testutil.h"
 
@@ -613,6 +616,221 @@ TEST_F(ToolsTest, WalVerifyFindsCorruptionWithOffsetAndSalvageSkipsIt) {
   auto recs = JsonLines(r.out);
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0]["name"], "savepoint-salvage: LSN " + std::to_string(lost) + " lost");
+}
+
+// The documented repair used to leave structures unusable: a middle WAL segment deleted, `wal salvage`, the
+// salvaged wal/ swapped in, `check` said "result: ok", and Structures::open then refused the whole database
+// ("list positions are not contiguous"). Now check reports each damaged key (exit 9) and open repairs it,
+// with a warning naming the key, in a logged commit; the structures work afterwards.
+TEST_F(ToolsTest, SalvagedStructuresAreReportedByCheckAndRepairedByOpen) {
+  clock_.set_micros(kT0);
+  Options o = MakeOptions();
+  o.wal_segment_size = 4096;
+  o.checkpoint_interval = std::chrono::hours(24);  // RocksDB must keep none of the writes below
+  const std::string wal_dir = data() + "/wal";
+  const Durability kSync = Durability::kSync;
+  auto open_structures = [](Engine* e, std::shared_ptr<spdlog::logger> logger = nullptr) {
+    StructuresOptions so;
+    so.logger = std::move(logger);
+    return Structures::open(e, "game", so);
+  };
+  {  // The keyspaces are in RocksDB's catalog: the lost segment holds structure writes only.
+    auto e = Engine::open(o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ASSERT_TRUE(open_structures(e->get()).ok());
+    ASSERT_TRUE((*e)->close().ok());
+  }
+  auto e = Engine::open(o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  auto opened = open_structures(e->get());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Structures* s = opened->get();
+  // Writes a string key until a new segment starts: what follows is in segments of its own.
+  auto next_segment = [&] {
+    const size_t n = Segments(wal_dir).size();
+    for (int i = 0; Segments(wal_dir).size() == n; i++) {
+      ASSERT_LT(i, 1000);
+      ASSERT_TRUE(s->set("filler", std::string(300, 'x'), {}, kSync).ok());
+    }
+  };
+  auto id = [](uint64_t ms) { return StreamId{ms, 0}; };
+  auto xadd = [&](uint64_t ms) {
+    XAddOptions xo;
+    xo.id = id(ms);
+    ASSERT_TRUE(s->xadd("events", {{"n", std::to_string(ms)}}, xo, kSync).ok());
+  };
+
+  // Kept: a list of two, a stream with entry 1 and group g1.
+  next_segment();
+  ASSERT_TRUE(s->rpush("queue", {"a", "b"}, kSync).ok());
+  xadd(1);
+  ASSERT_TRUE(s->xgroup_create("events", "g1", id(0), false, kSync).ok());
+  // Lost: two pushes, the sorted set's creation, entry 2, group g2, and the first reads of c1 and c2.
+  next_segment();
+  const std::string lost = Segments(wal_dir).back();
+  ASSERT_TRUE(s->rpush("queue", {"c", "d"}, kSync).ok());
+  ASSERT_TRUE(s->zadd("board", {{"alice", 10}, {"bob", 20}}, {}, kSync).ok());
+  xadd(2);
+  ASSERT_TRUE(s->xgroup_create("events", "g2", id(0), false, kSync).ok());
+  ASSERT_EQ(s->xreadgroup("events", "g1", "c1", std::nullopt, 0, {}, kSync)->size(), 2u);
+  ASSERT_EQ(s->xreadgroup("events", "g2", "c2", std::nullopt, 0, {}, kSync)->size(), 2u);
+  // Kept: writes computed from a memory that had the lost ones.
+  next_segment();
+  const std::string after = Segments(wal_dir).back();
+  ASSERT_TRUE(s->rpush("queue", {"e"}, kSync).ok());               // position 4: a gap
+  ASSERT_TRUE(s->zadd("board", {{"carol", 30}}, {}, kSync).ok());  // member rows, no meta row
+  ASSERT_TRUE(s->zincrby("board", 5, "bob", kSync).ok());
+  ASSERT_EQ(s->xclaim("events", "g1", "c1", 0, {id(2)}, kSync)->size(), 1u);  // c1 has no consumer row
+  ASSERT_EQ(s->xclaim("events", "g2", "c3", 0, {id(1)}, kSync)->size(), 1u);  // g2 has no group row
+  opened->reset();
+  // A crash: RocksDB loses what it had in memory; the WAL has every sync commit.
+  static_cast<engine::EngineImpl*>(e->get())->abandon_for_crash_test();
+  e->reset();
+
+  // The documented repair: delete the damaged segment(s), salvage, swap wal/.
+  auto segs = Segments(wal_dir);
+  size_t removed = 0;
+  for (const std::string& seg : segs) {
+    if (seg >= lost && seg < after) removed += fs::remove(wal_dir + "/" + seg) ? 1 : 0;
+  }
+  ASSERT_GE(removed, 1u);
+  const std::string out = dir_.path() + "/salvaged";
+  RunResult r = Tool({"wal", "salvage", data(), "--out", out});
+  ASSERT_EQ(r.code, 3) << Show(r);
+  fs::rename(wal_dir, data() + "/wal.damaged");
+  fs::rename(out + "/wal", wal_dir);
+
+  r = Tool({"check", data(), "--json"});
+  ASSERT_EQ(r.code, 9) << Show(r);
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["result"], "structure_mismatch") << r.out;
+  ASSERT_EQ(j["structures"].size(), 1u) << r.out;
+  EXPECT_EQ(j["structures"][0]["name"], "game");
+  std::map<std::string, std::vector<std::string>> found;  // key -> problems
+  for (const auto& p : j["structures"][0]["problems"]) {
+    EXPECT_TRUE(p["repairable"].get<bool>()) << p;
+    EXPECT_EQ(p["keyspace"].get<std::string>().rfind("game", 0), 0u) << p;
+    found[p["key"].get<std::string>()].push_back(p["problem"].get<std::string>());
+  }
+  auto has = [&](const std::string& key, const std::string& text) {
+    for (const std::string& p : found[key]) {
+      if (p.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has("'queue'", "list positions are not contiguous (a gap from 1 to 4)")) << r.out;
+  EXPECT_TRUE(has("'board'", "element rows without a meta row: kept as a zset")) << r.out;
+  EXPECT_TRUE(has("'events'", "consumer group 'g2' has pending entries or consumers but no group row"))
+      << r.out;
+  EXPECT_TRUE(has("'events'", "consumer 'c1' of consumer group 'g1' has pending entries but no consumer row"))
+      << r.out;
+  EXPECT_TRUE(
+      has("'events'", "the last delivered ID 0-0 of consumer group 'g1' is below its pending entry 2-0"))
+      << r.out;
+  EXPECT_TRUE(has("'events'", "stream last ID 1-0 is below")) << r.out;
+  EXPECT_EQ(found.count("'filler'"), 0u) << r.out;
+  r = Tool({"check", data()});
+  EXPECT_EQ(r.code, 9) << Show(r);
+  EXPECT_NE(r.out.find("key 'queue' (keyspace game.elements): list positions"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("result: a structure's rows disagree"), std::string::npos) << r.out;
+
+  // The server comes up: open repairs, naming each key in a warning.
+  auto log_text = std::make_shared<std::ostringstream>();
+  auto logger = std::make_shared<spdlog::logger>("structures-test",
+                                                 std::make_shared<spdlog::sinks::ostream_sink_mt>(*log_text));
+  e = Engine::open(o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  opened = open_structures(e->get(), logger);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  s = opened->get();
+  logger->flush();
+  const std::string warnings = log_text->str();
+  for (const char* key : {"'queue'", "'board'", "'events'"}) {
+    EXPECT_NE(warnings.find(std::string("structures game: repairing key ") + key), std::string::npos)
+        << warnings;
+  }
+  EXPECT_NE(warnings.find("[warning]"), std::string::npos) << warnings;
+
+  // The list: what survived, in order, and pushes at both ends.
+  EXPECT_EQ(*s->lrange("queue", 0, -1), (std::vector<std::string>{"a", "b", "e"}));
+  ASSERT_EQ(*s->rpush("queue", {"f"}, kSync), 4);
+  ASSERT_EQ(*s->lpush("queue", {"z"}, kSync), 5);
+  EXPECT_EQ(*s->lrange("queue", 0, -1), (std::vector<std::string>{"z", "a", "b", "e", "f"}));
+  EXPECT_EQ(**s->lpop("queue", kSync), "z");
+  // The sorted set: the members whose rows survived.
+  EXPECT_EQ(*s->type("board"), StructureType::kZSet);
+  EXPECT_EQ(*s->zrange("board", 0, -1), (std::vector<ScoredMember>{{"bob", 25}, {"carol", 30}}));
+  ASSERT_TRUE(s->zadd("board", {{"dana", 27}}, {}, kSync).ok());
+  EXPECT_EQ(**s->zrank("board", "dana"), 1);
+  // The stream: new IDs above everything delivered; the groups deliver, acknowledge and claim.
+  auto next = s->xadd("events", {{"n", "new"}}, {}, kSync);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_GT(*next, id(2));
+  auto got = s->xreadgroup("events", "g1", "c1", std::nullopt, 0, {}, kSync);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].id, *next);
+  EXPECT_EQ(*s->xack("events", "g1", {id(2), *next}, kSync), 2);
+  auto groups = s->xinfo_groups("events");
+  ASSERT_TRUE(groups.ok());
+  ASSERT_EQ(groups->size(), 2u);
+  EXPECT_EQ((*groups)[1].name, "g2");
+  EXPECT_EQ((*groups)[1].last_delivered, id(1));
+  EXPECT_EQ((*groups)[1].pending, 1u);
+  got = s->xreadgroup("events", "g2", "c3", std::nullopt, 0, {}, kSync);
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);  // entry 2 is lost; the new one is delivered
+  EXPECT_EQ((*got)[0].id, *next);
+  opened->reset();
+  ASSERT_TRUE((*e)->close().ok());
+
+  // The repair was logged: nothing left to report or repair.
+  r = Tool({"check", data()});
+  EXPECT_EQ(r.code, 0) << Show(r);
+  EXPECT_NE(r.out.find("structures game: 4 keys, every row decodes and agrees"), std::string::npos) << r.out;
+  log_text->str("");
+  e = Engine::open(o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  opened = open_structures(e->get(), logger);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  logger->flush();
+  EXPECT_EQ(log_text->str(), "");
+  EXPECT_EQ(*(*opened)->llen("queue"), 4);
+  opened->reset();
+  ASSERT_TRUE((*e)->close().ok());
+}
+
+// Before key types were recorded, a registry opened with another key type wrote rows its correctly typed
+// openers could not read. check names such a row against the recorded key type.
+TEST_F(ToolsTest, CheckNamesARegistryRowOfAnotherKeyType) {
+  BuildAndClose();
+  RunResult r = Tool({"check", data()});
+  ASSERT_EQ(r.code, 0) << Show(r);
+  EXPECT_NE(r.out.find("registry characters (keys int64): 2 rows"), std::string::npos) << r.out;
+  {
+    auto e = Open();
+    auto ks = e->find_keyspace("characters");
+    ASSERT_TRUE(ks.ok());
+    Transaction t;
+    t.put(*ks, EncodeKey({std::string("intruder")}),
+          registry_internal::EncodeDocument(1, json{{"id", 0}, {"name", "x"}, {"level", 1}}));
+    ASSERT_TRUE(e->commit(t).ok());
+    ASSERT_TRUE(e->close().ok());
+  }
+  r = Tool({"check", data(), "--json"});
+  ASSERT_EQ(r.code, 3) << Show(r);
+  json j = json::parse(r.out);
+  bool seen = false;
+  for (const auto& reg : j["registries"]) {
+    if (reg["name"] != "characters") continue;
+    seen = true;
+    EXPECT_EQ(reg["key_type"], "int64") << r.out;
+    EXPECT_EQ(reg["undecodable_rows"], 1) << r.out;
+    ASSERT_EQ(reg["problems"].size(), 1u) << r.out;
+    EXPECT_EQ(reg["problems"][0], "row (\"intruder\") has a key of type (string), the registry's is (int64)")
+        << r.out;
+  }
+  EXPECT_TRUE(seen) << r.out;
 }
 
 TEST_F(ToolsTest, WalVerifyCallsAHalfWrittenRecordATornTail) {

@@ -42,6 +42,8 @@ struct KeyTraits;  // how a C++ key type maps onto key-codec elements
 
 template <typename T>
 struct KeyTraits<T, std::enable_if_t<std::is_integral_v<T> && std::is_signed_v<T>>> {
+  static constexpr std::string_view kName = "int64";  // narrower integers are stored as int64
+  static void describe(std::string* out) { out->append(out->empty() ? "" : ",").append(kName); }
   static void append(KeyTuple* t, T v) { t->emplace_back(static_cast<int64_t>(v)); }
   static void encode(std::string* out, T v) { AppendKeyInt64(out, static_cast<int64_t>(v)); }
   static bool take(const KeyTuple& t, size_t* i, T* out) {
@@ -52,6 +54,8 @@ struct KeyTraits<T, std::enable_if_t<std::is_integral_v<T> && std::is_signed_v<T
 };
 template <typename T>
 struct KeyTraits<T, std::enable_if_t<std::is_integral_v<T> && std::is_unsigned_v<T>>> {
+  static constexpr std::string_view kName = "uint64";
+  static void describe(std::string* out) { out->append(out->empty() ? "" : ",").append(kName); }
   static void append(KeyTuple* t, T v) { t->emplace_back(static_cast<uint64_t>(v)); }
   static void encode(std::string* out, T v) { AppendKeyUint64(out, static_cast<uint64_t>(v)); }
   static bool take(const KeyTuple& t, size_t* i, T* out) {
@@ -62,6 +66,8 @@ struct KeyTraits<T, std::enable_if_t<std::is_integral_v<T> && std::is_unsigned_v
 };
 template <>
 struct KeyTraits<std::string> {
+  static constexpr std::string_view kName = "string";
+  static void describe(std::string* out) { out->append(out->empty() ? "" : ",").append(kName); }
   static void append(KeyTuple* t, const std::string& v) { t->emplace_back(v); }
   static void encode(std::string* out, const std::string& v) { AppendKeyString(out, v); }
   static bool take(const KeyTuple& t, size_t* i, std::string* out) {
@@ -72,6 +78,8 @@ struct KeyTraits<std::string> {
 };
 template <>
 struct KeyTraits<Uuid> {
+  static constexpr std::string_view kName = "uuid";
+  static void describe(std::string* out) { out->append(out->empty() ? "" : ",").append(kName); }
   static void append(KeyTuple* t, const Uuid& v) { t->emplace_back(v); }
   static void encode(std::string* out, const Uuid& v) { AppendKeyUuid(out, v); }
   static bool take(const KeyTuple& t, size_t* i, Uuid* out) {
@@ -82,6 +90,7 @@ struct KeyTraits<Uuid> {
 };
 template <typename... Ts>
 struct KeyTraits<std::tuple<Ts...>> {
+  static void describe(std::string* out) { (KeyTraits<Ts>::describe(out), ...); }
   static void append(KeyTuple* t, const std::tuple<Ts...>& v) {
     std::apply([&](const auto&... e) { (KeyTraits<std::decay_t<decltype(e)>>::append(t, e), ...); }, v);
   }
@@ -93,6 +102,15 @@ struct KeyTraits<std::tuple<Ts...>> {
                       *out);
   }
 };
+
+// The key type as the key codec sees it: its elements' types in order, tuples flattened ("uuid,int64" for a
+// TenantRegistry<int64_t, V>), which is what decides how stored keys read back. Recorded with each registry.
+template <typename K>
+std::string KeyTypeName() {
+  std::string out;
+  KeyTraits<K>::describe(&out);
+  return out;
+}
 
 // The key's encoding, written directly (no KeyTuple): the same bytes as EncodeKey of its elements.
 template <typename K>
@@ -133,6 +151,20 @@ std::string EncodeDocument(uint32_t version, const nlohmann::json& doc);
 // Decodes and upgrades to schema.version. Corruption when malformed, nested deeper than kMaxDocumentDepth,
 // or written by a newer schema.
 Result<nlohmann::json> DecodeDocument(std::string_view bytes, const Schema& schema);
+
+// Each registry's key type (KeyTypeName) is recorded when it is first opened, and every later open must
+// name the same one: keys are stored as encoded bytes, so a registry opened with another key type would
+// write rows its correctly typed openers cannot read. InvalidArgument naming the registry and both types on
+// a mismatch. A registry created before key types were recorded adopts its first opener's key type, once
+// every stored key reads as it (`key_reads` says whether one does); otherwise InvalidArgument, nothing
+// recorded. The record lives in the durable keyspace kKeyTypesKeyspace (key: registry name, value: the
+// type name) and survives a drop of the registry's keyspace.
+inline constexpr std::string_view kKeyTypesKeyspace = "savepoint:registry_key_types";
+// The key type name of a stored key's elements, in KeyTypeName's spelling (tools check stored keys against
+// a registry's recorded type with it). Elements no registry key has are "null", "bytes" and "bool".
+std::string KeyTypeNameOf(const KeyTuple& key);
+Status CheckKeyType(Engine* engine, Keyspace* registry, std::string_view name, std::string_view key_type,
+                    const std::function<bool(std::string_view key)>& key_reads);
 }  // namespace registry_internal
 
 // A stored document converts to V with V's from_json. A mismatch nlohmann detects (a string where a number is
@@ -295,9 +327,14 @@ class Registry {
 
   // Opens (creating if needed) the registry `name` on `engine`. Every stored row is decoded once, here;
   // a row that does not decode, or was written by a newer schema version, fails the open (Corruption).
+  // A registry recorded with another key type K is refused (InvalidArgument;
+  // registry_internal::CheckKeyType).
   static Result<std::unique_ptr<Registry>> open(Engine* engine, std::string_view name, RegistryOptions options = {}) {
     options.keyspace.kind = "registry";
     SP_ASSIGN_OR_RETURN(Keyspace * ks, engine->create_keyspace(name, options.keyspace));
+    SP_RETURN_IF_ERROR(
+        registry_internal::CheckKeyType(engine, ks, name, KeyTypeName<K>(),
+                                        [](std::string_view key) { return DecodeTypedKey<K>(key).ok(); }));
     std::unique_ptr<Registry> r(new Registry(engine, ks, std::string(name), std::move(options.schema)));
     // The engine keeps this decoder after the registry is gone (cache misses use it): it owns its schema.
     auto schema = std::make_shared<const Schema>(r->core_->schema());

@@ -57,6 +57,9 @@ struct StructuresOptions {
   KeyspaceOptions keyspace;
   // How often expired keys are looked for and deleted. Default: 100 ms.
   std::chrono::milliseconds sweep_interval = std::chrono::milliseconds(100);
+  // Where open logs what it repaired (docs/structures.md, "What open checks and repairs"): one warning per
+  // problem, naming the database, the key and the repair. Default: spdlog's default logger.
+  std::shared_ptr<spdlog::logger> logger;
 };
 
 // SET's options (Redis SET key value [NX|XX] [PX ms] [KEEPTTL]).

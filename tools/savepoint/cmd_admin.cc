@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/effects.h"
+#include "registries/structures_check.h"
 #include "savepoint/engine.h"
 #include "savepoint/key_codec.h"
 #include "savepoint/registry.h"
@@ -101,8 +102,15 @@ struct IndexReport {
   std::vector<std::string> examples;  // the first few problems
 };
 
+struct StructuresReport {
+  std::string name;  // the database: keyspaces <name> and <name>.elements
+  uint64_t keys = 0;
+  std::vector<structures::StructureProblem> problems;
+};
+
 struct RegistryReport {
   std::string name;
+  std::string key_type;  // as recorded (registry_internal::CheckKeyType); empty: none recorded yet
   uint64_t rows = 0, undecodable = 0;
   std::vector<std::string> examples;
   std::vector<IndexReport> indexes;
@@ -248,7 +256,8 @@ int RunCheck(const CheckArgs& a) {
   // 2. Registries and their indexes, through the engine (which replays the WAL tail first).
   std::vector<RegistryReport> registries;
   std::vector<std::string> orphan_indexes;
-  bool corrupt_rows = false, index_problems = false;
+  std::vector<StructuresReport> structure_dbs;
+  bool corrupt_rows = false, index_problems = false, structure_problems = false;
   if (wal_problems.empty()) {
     auto engine = OpenEngine(a.dir);
     if (!engine.ok()) return Fail(engine.status());
@@ -267,8 +276,22 @@ int RunCheck(const CheckArgs& a) {
         err = rks.status();
         break;
       }
+      if (auto types = e->find_keyspace(registry_internal::kKeyTypesKeyspace); types.ok()) {
+        auto recorded = e->get(*types, info.name);
+        if (recorded.ok()) rep.key_type = recorded->value->bytes;
+      }
       err = e->scan(*rks, "", "", [&](std::string_view key, const Entry& entry) {
         rep.rows++;
+        // A key of another type than the registry's (written by a registry opened with the wrong key type,
+        // before the type was recorded) makes every read of the registry fail.
+        if (auto t = DecodeKey(key); t.ok() && !rep.key_type.empty() && IsTuple(key) &&
+                                     registry_internal::KeyTypeNameOf(*t) != rep.key_type) {
+          rep.undecodable++;
+          Note(&rep.examples, "row " + KeyText(key) + " has a key of type (" +
+                                  registry_internal::KeyTypeNameOf(*t) + "), the registry's is (" +
+                                  rep.key_type + ")");
+          return true;
+        }
         Decoder d(entry.value->bytes);
         uint32_t version = 0;
         bool ok = d.GetVarint32(&version) && version >= 1;
@@ -315,6 +338,16 @@ int RunCheck(const CheckArgs& a) {
         index_problems = true;
       }
     }
+    // 3. Structures: the same rules Structures::open repairs by (registries/structures_check.h).
+    for (const KeyspaceInfo& info : all) {
+      if (!err.ok()) break;
+      if (info.options.kind != "structures") continue;
+      StructuresReport sr;
+      sr.name = info.name;
+      err = structures::CheckStructures(e, info.name, &sr.problems, &sr.keys);
+      for (const auto& p : sr.problems) (p.repairable ? structure_problems : corrupt_rows) = true;
+      structure_dbs.push_back(std::move(sr));
+    }
     Status c = e->close();
     if (!err.ok()) return Fail(err);
     if (!c.ok()) return Fail(c);
@@ -327,6 +360,8 @@ int RunCheck(const CheckArgs& a) {
     code = kExitWalMismatch;
   else if (index_problems)
     code = kExitIndexMismatch;
+  else if (structure_problems)
+    code = kExitStructureMismatch;
 
   if (a.json) {
     Json j;
@@ -337,6 +372,7 @@ int RunCheck(const CheckArgs& a) {
       Json x;
       x["name"] = r.name;
       x["rows"] = r.rows;
+      x["key_type"] = r.key_type.empty() ? Json() : Json(r.key_type);
       x["undecodable_rows"] = r.undecodable;
       x["problems"] = r.examples;
       Json ia = Json::array();
@@ -354,10 +390,23 @@ int RunCheck(const CheckArgs& a) {
     }
     j["registries"] = std::move(ra);
     j["orphan_indexes"] = orphan_indexes;
-    j["result"] = code == kExitOk            ? "ok"
-                  : code == kExitCorruption  ? "corruption"
-                  : code == kExitWalMismatch ? "wal_mismatch"
-                                             : "index_mismatch";
+    Json sa = Json::array();
+    for (const auto& sr : structure_dbs) {
+      Json pa = Json::array();
+      for (const auto& p : sr.problems) {
+        pa.push_back({{"keyspace", p.keyspace},
+                      {"key", structures::QuoteStructureKey(p.key)},
+                      {"problem", p.what},
+                      {"repairable", p.repairable}});
+      }
+      sa.push_back({{"name", sr.name}, {"keys", sr.keys}, {"problems", std::move(pa)}});
+    }
+    j["structures"] = std::move(sa);
+    j["result"] = code == kExitOk              ? "ok"
+                  : code == kExitCorruption    ? "corruption"
+                  : code == kExitWalMismatch   ? "wal_mismatch"
+                  : code == kExitIndexMismatch ? "index_mismatch"
+                                               : "structure_mismatch";
     j["exit_code"] = code;
     PrintLine(DumpJsonPretty(j));
     return code;
@@ -370,9 +419,11 @@ int RunCheck(const CheckArgs& a) {
               wal_json["stop"].get<std::string>().c_str());
   for (const auto& p : wal_problems) std::printf("  %s\n", p.c_str());
   if (!wal_problems.empty())
-    std::printf("registries and indexes: not checked (the engine would not open cleanly)\n");
+    std::printf("registries, indexes and structures: not checked (the engine would not open cleanly)\n");
   for (const auto& r : registries) {
-    std::printf("registry %s: %s%s\n", r.name.c_str(), Plural(r.rows, "row").c_str(),
+    std::printf("registry %s%s: %s%s\n", r.name.c_str(),
+                r.key_type.empty() ? "" : (" (keys " + r.key_type + ")").c_str(),
+                Plural(r.rows, "row").c_str(),
                 r.undecodable > 0 ? (", " + std::to_string(r.undecodable) + " DO NOT DECODE").c_str() : "");
     for (const auto& p : r.examples) std::printf("  %s\n", p.c_str());
     for (const auto& i : r.indexes) {
@@ -387,10 +438,23 @@ int RunCheck(const CheckArgs& a) {
     }
   }
   for (const auto& o : orphan_indexes) std::printf("index keyspace %s has no registry\n", o.c_str());
-  std::printf("result: %s\n", code == kExitOk            ? "ok"
-                              : code == kExitCorruption  ? "corruption"
-                              : code == kExitWalMismatch ? "RocksDB and the WAL disagree"
-                                                         : "an index disagrees with its registry");
+  for (const auto& sr : structure_dbs) {
+    std::printf("structures %s: %s, %s\n", sr.name.c_str(), Plural(sr.keys, "key").c_str(),
+                sr.problems.empty()
+                    ? "every row decodes and agrees"
+                    : (Plural(sr.problems.size(), "problem") + " (Structures::open repairs those "
+                                                               "marked repairable)")
+                          .c_str());
+    for (const auto& p : sr.problems) {
+      std::printf("  key %s (keyspace %s): %s%s\n", structures::QuoteStructureKey(p.key).c_str(),
+                  p.keyspace.c_str(), p.what.c_str(), p.repairable ? " [repairable]" : " [NOT repairable]");
+    }
+  }
+  std::printf("result: %s\n", code == kExitOk              ? "ok"
+                              : code == kExitCorruption    ? "corruption"
+                              : code == kExitWalMismatch   ? "RocksDB and the WAL disagree"
+                              : code == kExitIndexMismatch ? "an index disagrees with its registry"
+                                                           : "a structure's rows disagree");
   return code;
 }
 

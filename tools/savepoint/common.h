@@ -23,8 +23,9 @@ enum ExitCode : int {
   kExitIO = 4,          // an I/O error
   kExitBusy = 5,        // another process holds the directory's LOCK
   kExitTornTail = 6,  // wal verify: the log ends in a torn tail (normal after a crash; nothing durable lost)
-  kExitIndexMismatch = 7,  // check: a secondary index disagrees with its registry
-  kExitWalMismatch = 8,    // check: RocksDB and the WAL disagree
+  kExitIndexMismatch = 7,      // check: a secondary index disagrees with its registry
+  kExitWalMismatch = 8,        // check: RocksDB and the WAL disagree
+  kExitStructureMismatch = 9,  // check: a structure's rows disagree with each other (open repairs them)
 };
 
 // The exit code for a failed Status.

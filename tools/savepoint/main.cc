@@ -34,6 +34,7 @@ constexpr const char* kExitCodes = R"(EXIT STATUS
   6  wal verify only: the log ends in a torn tail (normal after a crash; nothing durable was lost)
   7  check only: a secondary index disagrees with its registry
   8  check only: RocksDB and the WAL disagree
+  9  check only: a structure's rows disagree with each other (Structures::open repairs them)
 )";
 
 constexpr const char* kKeys = R"(
@@ -447,8 +448,8 @@ int Main(int argc, char** argv) {
 
   // check
   CheckArgs check;
-  auto* c_check =
-      app.add_subcommand("check", "Check that RocksDB agrees with the WAL and indexes with their registries");
+  auto* c_check = app.add_subcommand(
+      "check", "Check that RocksDB agrees with the WAL, indexes with their registries, and structures' rows");
   Describe(
       c_check,
       "1. Under the directory's LOCK, reads RocksDB and the WAL without replaying: RocksDB's applied LSN "
@@ -457,16 +458,22 @@ int Main(int argc, char** argv) {
       "   (exit 8 otherwise).\n"
       "2. Opens the engine normally (it replays the WAL tail and, at close, checkpoints: the directory is\n"
       "   changed as by any open and clean close) and checks every registry: each row decodes\n"
-      "   ([varint schema version][CBOR], exit 3 otherwise), and each index keyspace \"<registry>.<index>\" "
+      "   ([varint schema version][CBOR]) and has a key of the registry's recorded key type (exit 3\n"
+      "   otherwise), and each index keyspace \"<registry>.<index>\" "
       "holds\n"
       "   well-formed entries that point at existing rows (exit 7 otherwise). Index extractors are "
       "application\n"
       "   code, so the tool cannot recompute which entries a row should have; it checks structure and "
       "reports\n"
       "   counts.\n"
+      "3. Checks every structures database (docs/structures.md): each row decodes (exit 3 otherwise), and\n"
+      "   the rows of each key agree: a meta row for its element rows, of their type; contiguous list\n"
+      "   positions; a row for every consumer group and consumer with pending entries; a stream last ID\n"
+      "   not below its entries, delivered and pending IDs (exit 9 otherwise; Structures::open repairs\n"
+      "   these, naming each key in a warning).\n"
       "Needs the directory not to be open elsewhere (exit 5). When several checks fail the exit status is "
       "the\n"
-      "first of 3, 8, 7.");
+      "first of 3, 8, 7, 9.");
   c_check->add_option("DIR", check.dir, "The data directory")->required();
   c_check->add_flag("--json", check.json, "One JSON object");
   c_check->footer(
