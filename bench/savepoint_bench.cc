@@ -645,6 +645,7 @@ Result<Report> RunRecovery(const Config& cfg, int threads, const std::string& di
 
 #include "bench/snapshot_workloads.inc"  // snapshot_write, snapshot_load, snapshot_latency, pitr
 #include "bench/registry_workloads.inc"  // registry_get, registry_put, index_lookup, zincrby, zrank, stream
+#include "bench/keyspace_workloads.inc"  // reopen_keyspaces, catchup_keyspaces
 
 // clang-format off
 const std::vector<Workload>& Workloads() {
@@ -681,6 +682,10 @@ const std::vector<Workload>& Workloads() {
       {"zrank", {1}, "Structures::zrank of random members of a --keys-member sorted set", RunZrank},
       {"stream", {1}, "XADD + XREADGROUP (COUNT 1) + XACK per op on one stream and consumer group, kRelaxed",
        RunStream},
+      {"reopen_keyspaces", {1}, "Engine::open of 50, 200 and 400 keyspaces (seconds and open files each)",
+       RunReopenKeyspaces, /*one_run=*/true},
+      {"catchup_keyspaces", {1}, "248,000 relaxed rows into 1 keyspace, then over 124: seconds until materialized",
+       RunCatchupKeyspaces, /*one_run=*/true},
   };
   return kWorkloads;
 }
