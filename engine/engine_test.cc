@@ -613,6 +613,53 @@ TEST_F(EngineTest, SyncCommitOnAFullDiskFailsWithNoSpaceAfterItsBoundAndLosesNot
   EXPECT_EQ(Get(e.get(), ks, "refused"), "<NotFound>");
 }
 
+// After a crash, deleting the WAL's newest segment used to lose its commits silently, acknowledged sync
+// commits included: the segment before it looked like a log that ended there. Its seal says a successor
+// existed, so open refuses.
+TEST_F(EngineTest, OpenRefusesAWalWhoseNewestSegmentWasDeletedAfterARotation) {
+  CrashSimulator sim(dir_.path() + "/sim");
+  Options o = sim.options();
+  o.clock = &clock_;
+  o.wal_segment_size = 4096;
+  auto opened = sim.open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Engine> e = std::move(opened).value();
+  auto ks = *e->create_keyspace("kv");
+  const std::string wal_dir = o.data_dir + "/wal";
+  FileSystem& fs = sim.file_system();
+  auto segments = [&] {
+    auto names = fs.list_dir(wal_dir);
+    EXPECT_TRUE(names.ok());
+    std::vector<std::string> segs;
+    for (const std::string& n : *names) {
+      if (n.ends_with(".wal")) segs.push_back(n);
+    }
+    return segs;
+  };
+  // Rotate at least twice, and leave acknowledged sync commits in the newest segment.
+  for (int i = 0; i < 2000 && segments().size() < 3; i++) {
+    Transaction t(Durability::kSync);
+    t.put(ks, "k" + std::to_string(i), std::string(100, 'v'));
+    ASSERT_TRUE(e->commit(t).ok());
+  }
+  Transaction last(Durability::kSync);
+  last.put(ks, "acknowledged", "v");
+  ASSERT_TRUE(e->commit(last).ok());
+  ASSERT_TRUE(sim.cut_power(e).ok());
+
+  auto segs = segments();
+  ASSERT_GE(segs.size(), 3u);
+  ASSERT_TRUE(fs.remove_file(wal_dir + "/" + segs.back()).ok());
+  o = sim.options();
+  o.clock = &clock_;
+  auto reopened = sim.open(o);
+  ASSERT_FALSE(reopened.ok()) << "opened without the newest WAL segment, which held acknowledged commits";
+  EXPECT_TRUE(reopened.status().IsCorruption()) << reopened.status().ToString();
+  EXPECT_NE(reopened.status().message().find(segs[segs.size() - 2] + " was sealed and its successor"),
+            std::string::npos)
+      << reopened.status().ToString();
+}
+
 // Runs a checkpoint of `e` and, while it is held at engine.before_flush (after it listed the column families,
 // before it flushes them), `during`. The checkpoint resumes once `during` has returned and the materializer
 // has caught up (or, when it cannot, after half a second). Expects the checkpoint to succeed.

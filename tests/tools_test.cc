@@ -17,6 +17,7 @@
 #include "savepoint/registry.h"
 #include "snapshot/format.h"
 #include "tests/testutil.h"
+#include "wal/format.h"
 
 extern char** environ;
 
@@ -706,7 +707,7 @@ TEST_F(ToolsTest, RefusesMissingAndForeignDirectoriesBadKeysAndNewerFormats) {
   auto segs = Segments(data() + "/wal");
   const std::string seg = data() + "/wal/" + segs.front();
   std::string bytes = ReadAll(seg);
-  bytes[8] = 2;
+  bytes[8] = static_cast<char>(wal::kFormatVersion + 1);
   WriteAll(seg, bytes);
   r = Tool({"wal", "verify", data()});
   EXPECT_EQ(r.code, 1) << Show(r);

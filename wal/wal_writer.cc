@@ -72,6 +72,19 @@ Status WalWriter::recover() {
       }
       SP_RETURN_IF_ERROR(fs_->truncate_file(path, stop.offset));
     }
+    if (reader->last_lsn() < newest.first_lsn && segments_.size() >= 2) {
+      // The newest holds no record. If the segment before it is a version-2 one without its seal, the
+      // rotation stopped between creating this segment and sealing that one (docs/wal_format.md, Seals):
+      // remove this one, which loses nothing, and rotate again, so a record is never written after an
+      // unsealed segment.
+      const std::string before = JoinPath(dir_, segments_[segments_.size() - 2].name);
+      SP_ASSIGN_OR_RETURN(SealState seal, ReadSealState(fs_, before));
+      if (seal == SealState::kUnsealed) {
+        SP_RETURN_IF_ERROR(fs_->remove_file(path));
+        SP_RETURN_IF_ERROR(fs_->sync_dir(dir_));
+        continue;
+      }
+    }
     last_lsn_ = reader->last_lsn() != 0 ? reader->last_lsn() : newest.first_lsn - 1;
     last_commit_micros_ = std::max(reader->last_commit_micros(), reader->segment_header().created_micros);
     written_lsn_ = last_lsn_;
@@ -81,6 +94,7 @@ Status WalWriter::recover() {
     SP_ASSIGN_OR_RETURN(file_, fs_->reopen_writable_file(path));
     SP_RETURN_IF_ERROR(file_->sync());
     file_path_ = path;
+    file_version_ = reader->segment_header().version;
     if (reader->last_lsn() >= newest.first_lsn) {
       // Seal it: a later segment turns any future damage in it into Corruption instead of a torn tail.
       return start_segment(last_lsn_ + 1);
@@ -111,9 +125,45 @@ Status WalWriter::start_segment(Lsn first_lsn) {
     return s.WithContext("creating WAL segment " + path);
   }
   SP_CRASH_POINT("wal.after_segment_header");
+  if (file_ != nullptr && file_version_ >= 2) {
+    // Seal the segment now that its successor exists durably: a seal proves the successor was created, so
+    // a reader that finds a seal and no successor knows the successor was lost (docs/wal_format.md, Seals).
+    SP_CRASH_POINT("wal.before_seal");
+    const uint64_t before = file_->size();
+    std::string seal;
+    AppendSeal(first_lsn, created, &seal);
+    Status s = file_->append(seal);
+    if (s.ok()) {
+      s = file_->sync();
+      // Never retried (fsyncgate); the seal's bytes may or may not be on disk.
+      if (!s.ok())
+        return Status::Fatal("fdatasync of " + file_path_ + " failed while sealing it: " + s.ToString());
+    } else {
+      // Undo both steps: the successor holds no record, so removing it loses nothing; then the partial seal.
+      (void)file->close();
+      Status undo = fs_->remove_file(path);
+      if (undo.ok()) undo = fs_->sync_dir(dir_);
+      if (undo.ok()) undo = file_->close();
+      if (undo.ok()) undo = fs_->truncate_file(file_path_, before);
+      if (undo.ok()) {
+        auto reopened = fs_->reopen_writable_file(file_path_);
+        if (reopened.ok()) {
+          file_ = std::move(reopened).value();
+        } else {
+          undo = reopened.status();
+        }
+      }
+      if (!undo.ok()) {
+        return Status::Fatal("undoing a failed seal of " + file_path_ + " (" + s.ToString() +
+                             "): " + undo.ToString());
+      }
+      return s.WithContext("sealing WAL segment " + file_path_);
+    }
+  }
   if (file_ != nullptr) (void)file_->close();
   file_ = std::move(file);
   file_path_ = path;
+  file_version_ = kFormatVersion;
   std::lock_guard<std::mutex> lock(mu_);
   if (segments_.empty() || segments_.back().first_lsn != first_lsn) {
     segments_.push_back({name, options_.timeline, first_lsn});

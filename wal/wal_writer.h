@@ -200,6 +200,7 @@ class WalWriter {
   // Owned by the writer thread (and by Open before the thread starts).
   std::unique_ptr<WritableFile> file_;
   std::string file_path_;
+  uint32_t file_version_ = kFormatVersion;  // of file_'s segment: a version-1 segment is never sealed
   std::thread thread_;
 };
 
