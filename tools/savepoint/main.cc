@@ -31,7 +31,8 @@ constexpr const char* kExitCodes = R"(EXIT STATUS
   3  corruption (the message names the file and the offset)
   4  I/O error
   5  busy: another process holds the directory's LOCK (the message names its pid)
-  6  wal verify only: the log ends in a torn tail (normal after a crash; nothing durable was lost)
+  6  wal verify only: the log ends in a torn tail, as a crash leaves (records after its last valid
+     one, if any were acknowledged, cannot be told from an unsynced tail)
   7  check only: a secondary index disagrees with its registry
   8  check only: RocksDB and the WAL disagree
 )";
