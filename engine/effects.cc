@@ -247,6 +247,9 @@ Status ValidateRecordPayload(wal::RecordType type, std::string_view payload) {
     case wal::RecordType::kRestorePoint:
       if (!payload.empty() && payload.size() <= wal::kMaxRestorePointName) return Status::OK();
       return Status::Corruption("restore point name of " + std::to_string(payload.size()) + " bytes");
+    case wal::RecordType::kSeal:
+      // The reader never yields a seal (docs/wal_format.md, Seals): one here is out of place.
+      return Status::Corruption("a segment seal is not a log record");
   }
   return Status::Corruption("unknown record type");
 }

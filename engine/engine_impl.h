@@ -143,6 +143,9 @@ class EngineImpl final : public Engine {
   Result<uint64_t> count(Keyspace* ks) override;
 
   Status sync() override;
+  // Waits for `lsn` to be durable, giving up with NoSpace after Options::sync_commit_space_timeout of a full
+  // disk (counted in the stats). The wait of sync commits and of sync().
+  Status wait_durable_bounded(uint64_t lsn);
   Status checkpoint() override;
   Result<uint64_t> create_restore_point(std::string_view name) override;
   Status wait_materialized() override;

@@ -83,6 +83,9 @@ Stats EngineImpl::stats() {
     st.wal_syncs = ws.syncs;
     st.last_lsn = wal_->last_lsn();
     st.durable_lsn = wal_->durable_lsn();
+    st.sync_commits_waiting_for_space = ws.space_waiters;
+    st.sync_commit_space_waits = ws.space_waits;
+    st.sync_commit_space_timeouts = ws.space_wait_timeouts;
   }
   st.applied_lsn = applied_lsn_;
   const uint64_t enqueued = enqueued_lsn_;
@@ -119,6 +122,9 @@ std::string EngineImpl::stats_json() {
   j["materializer_lag_records"] = st.materializer_lag_records;
   j["materializer_lag_bytes"] = st.materializer_lag_bytes;
   j["commit_backpressure_waits"] = st.commit_backpressure_waits;
+  j["sync_commit_space"] = {{"waiting", st.sync_commits_waiting_for_space},
+                            {"waits", st.sync_commit_space_waits},
+                            {"timeouts", st.sync_commit_space_timeouts}};
   j["checkpoints"] = {{"count", st.checkpoints}, {"last_micros", st.last_checkpoint_micros},
                       {"last_ms", st.last_checkpoint_ms}};
   j["memory_bytes"] = st.memory_bytes;
@@ -172,6 +178,13 @@ std::string EngineImpl::stats_prometheus() {
          st.materializer_lag_bytes);
   single("savepoint_commit_backpressure_waits_total", "counter", "Commits that waited for the materializer.",
          st.commit_backpressure_waits);
+  single("savepoint_sync_commits_waiting_for_space", "gauge",
+         "Sync commits waiting for durability while the disk is full.", st.sync_commits_waiting_for_space);
+  single("savepoint_sync_commit_space_waits_total", "counter", "Sync commits that found the disk full.",
+         st.sync_commit_space_waits);
+  single("savepoint_sync_commit_space_timeouts_total", "counter",
+         "Sync commits that returned NoSpace, not known durable, after sync_commit_space_timeout.",
+         st.sync_commit_space_timeouts);
   single("savepoint_checkpoints_total", "counter", "Checkpoints completed.", st.checkpoints);
   metric("savepoint_snapshots_total", "counter", "Saves by outcome.");
   o << "savepoint_snapshots_total{result=\"ok\"} " << st.snapshots_ok << '\n'

@@ -549,6 +549,117 @@ TEST_F(EngineTest, FullDiskRefusesCommitsAndLosesNothing) {
   for (const std::string& k : acked) EXPECT_EQ(Get(e.get(), ks, k), "v") << k;
 }
 
+// A sync commit whose record was logged just before the disk filled used to wait for as long as the disk
+// stayed full. It now fails with NoSpace after Options::sync_commit_space_timeout, saying it is applied but
+// not known durable; commits succeed again once space returns, and after a power cut every commit that
+// returned OK is there (the timed-out one too, since a later sync commit made it durable).
+TEST_F(EngineTest, SyncCommitOnAFullDiskFailsWithNoSpaceAfterItsBoundAndLosesNothingAcknowledged) {
+  CrashSimulator sim(dir_.path() + "/sim");
+  Options o = sim.options();
+  o.clock = &clock_;
+  o.sync_commit_space_timeout = std::chrono::milliseconds(50);
+  auto opened = sim.open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Engine> e = std::move(opened).value();
+  auto ks = *e->create_keyspace("kv");
+  std::vector<std::string> acked;
+  auto put = [&](const std::string& key) {
+    Transaction t(Durability::kSync);
+    t.put(ks, key, "v");
+    Status s = e->commit(t).status();
+    if (s.ok()) acked.push_back(key);
+    return s;
+  };
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(put("before" + std::to_string(i)).ok());
+
+  sim.file_system().set_space_limit(1);  // the disk is full now
+  // Logged (the WAL has not met the full disk yet), then held: the bound ends the wait.
+  Status timed_out = put("in-doubt");
+  ASSERT_TRUE(timed_out.IsNoSpace()) << timed_out.ToString();
+  EXPECT_NE(timed_out.message().find("applied but not known durable"), std::string::npos)
+      << timed_out.message();
+  EXPECT_EQ(Get(e.get(), ks, "in-doubt"), "v") << "a commit that timed out waiting for space is applied";
+  // Now the WAL knows the disk is full: refused at once, nothing applied.
+  Status refused = put("refused");
+  ASSERT_TRUE(refused.IsNoSpace()) << refused.ToString();
+  EXPECT_EQ(refused.message().find("not known durable"), std::string::npos) << refused.message();
+  EXPECT_EQ(Get(e.get(), ks, "refused"), "<NotFound>");
+  Stats st = e->stats();
+  EXPECT_EQ(st.sync_commits_waiting_for_space, 0u);
+  EXPECT_EQ(st.sync_commit_space_waits, 1u);
+  EXPECT_EQ(st.sync_commit_space_timeouts, 1u);
+  EXPECT_NE(e->stats_json().find("\"sync_commit_space\":{\"waiting\":0,\"waits\":1,\"timeouts\":1}"),
+            std::string::npos)
+      << e->stats_json();
+  const std::string prom = e->stats_prometheus();
+  EXPECT_NE(prom.find("savepoint_sync_commits_waiting_for_space 0\n"), std::string::npos) << prom;
+  EXPECT_NE(prom.find("savepoint_sync_commit_space_timeouts_total 1\n"), std::string::npos) << prom;
+
+  sim.file_system().clear_faults();  // space returns
+  Status ok_again = Status::NoSpace("not yet");
+  for (int i = 0; i < 5000 && !ok_again.ok(); i++) {
+    ok_again = put("after");
+    if (!ok_again.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(ok_again.ok()) << ok_again.ToString();
+  ASSERT_TRUE(sim.cut_power(e).ok());
+
+  e = OpenOn(sim);
+  ASSERT_NE(e, nullptr);
+  ks = *e->find_keyspace("kv");
+  for (const std::string& k : acked) EXPECT_EQ(Get(e.get(), ks, k), "v") << k;
+  // Logged before "after", which was acknowledged durable: durable with it.
+  EXPECT_EQ(Get(e.get(), ks, "in-doubt"), "v");
+  EXPECT_EQ(Get(e.get(), ks, "refused"), "<NotFound>");
+}
+
+// After a crash, deleting the WAL's newest segment used to lose its commits silently, acknowledged sync
+// commits included: the segment before it looked like a log that ended there. Its seal says a successor
+// existed, so open refuses.
+TEST_F(EngineTest, OpenRefusesAWalWhoseNewestSegmentWasDeletedAfterARotation) {
+  CrashSimulator sim(dir_.path() + "/sim");
+  Options o = sim.options();
+  o.clock = &clock_;
+  o.wal_segment_size = 4096;
+  auto opened = sim.open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Engine> e = std::move(opened).value();
+  auto ks = *e->create_keyspace("kv");
+  const std::string wal_dir = o.data_dir + "/wal";
+  FileSystem& fs = sim.file_system();
+  auto segments = [&] {
+    auto names = fs.list_dir(wal_dir);
+    EXPECT_TRUE(names.ok());
+    std::vector<std::string> segs;
+    for (const std::string& n : *names) {
+      if (n.ends_with(".wal")) segs.push_back(n);
+    }
+    return segs;
+  };
+  // Rotate at least twice, and leave acknowledged sync commits in the newest segment.
+  for (int i = 0; i < 2000 && segments().size() < 3; i++) {
+    Transaction t(Durability::kSync);
+    t.put(ks, "k" + std::to_string(i), std::string(100, 'v'));
+    ASSERT_TRUE(e->commit(t).ok());
+  }
+  Transaction last(Durability::kSync);
+  last.put(ks, "acknowledged", "v");
+  ASSERT_TRUE(e->commit(last).ok());
+  ASSERT_TRUE(sim.cut_power(e).ok());
+
+  auto segs = segments();
+  ASSERT_GE(segs.size(), 3u);
+  ASSERT_TRUE(fs.remove_file(wal_dir + "/" + segs.back()).ok());
+  o = sim.options();
+  o.clock = &clock_;
+  auto reopened = sim.open(o);
+  ASSERT_FALSE(reopened.ok()) << "opened without the newest WAL segment, which held acknowledged commits";
+  EXPECT_TRUE(reopened.status().IsCorruption()) << reopened.status().ToString();
+  EXPECT_NE(reopened.status().message().find(segs[segs.size() - 2] + " was sealed and its successor"),
+            std::string::npos)
+      << reopened.status().ToString();
+}
+
 // Runs a checkpoint of `e` and, while it is held at engine.before_flush (after it listed the column families,
 // before it flushes them), `during`. The checkpoint resumes once `during` has returned and the materializer
 // has caught up (or, when it cannot, after half a second). Expects the checkpoint to succeed.

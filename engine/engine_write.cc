@@ -44,6 +44,16 @@ void Transaction::require_value(Keyspace* ks, std::string_view key, std::string_
   add(Op::Kind::kRequireValue, ks, key).value = MakeValue(std::string(bytes));
 }
 
+namespace {
+// The words that mark an in-doubt NoSpace (CommitInDoubt): in the message of a sync commit that timed out
+// (publish() below), and in the WAL writer's, which Engine::sync() returns.
+constexpr std::string_view kNotKnownDurable = "not known durable";
+}  // namespace
+
+bool CommitInDoubt(const Status& s) {
+  return s.IsNoSpace() && s.message().find(kNotKnownDurable) != std::string::npos;
+}
+
 namespace engine {
 
 namespace {
@@ -416,7 +426,14 @@ Result<CommitInfo> EngineImpl::publish(std::vector<Staged>& staged, Durability d
   if (effective == Durability::kSync) {
     commits_sync_++;
     if (synced != nullptr) *synced = true;
-    SP_RETURN_IF_ERROR(wal_->wait_durable(info.lsn));
+    Status s = wait_durable_bounded(info.lsn);
+    if (s.IsNoSpace()) {
+      // The record is logged and applied; only its durability is unknown
+      // (Options::sync_commit_space_timeout).
+      return Status::NoSpace("sync commit at LSN " + std::to_string(info.lsn) + " is applied but " +
+                             std::string(kNotKnownDurable) + ": " + s.message());
+    }
+    SP_RETURN_IF_ERROR(s);
   } else {
     commits_relaxed_++;
   }
@@ -654,9 +671,18 @@ Result<uint64_t> EngineImpl::create_restore_point(std::string_view name) {
   return a.lsn;
 }
 
+Status EngineImpl::wait_durable_bounded(uint64_t lsn) {
+  wal::DurableWait wait;
+  wait.count_space_waits = true;
+  if (options_.sync_commit_space_timeout.count() > 0)
+    wait.no_space_timeout = options_.sync_commit_space_timeout;
+  return wal_->wait_durable(lsn, wait);
+}
+
 Status EngineImpl::sync() {
   if (wal_ == nullptr) return Status::InvalidArgument("engine is closed");
-  return wal_->sync();
+  const uint64_t last = wal_->last_lsn();
+  return last == 0 ? Status::OK() : wait_durable_bounded(last);
 }
 
 }  // namespace engine

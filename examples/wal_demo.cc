@@ -91,7 +91,7 @@ int Main(int argc, char** argv) {
           static_cast<unsigned long long>(count), (*before)->segments().size(),
           wal::StopReasonName(stop.reason),
           stop.reason == wal::StopReason::kTornTail
-              ? (" (" + std::to_string(stop.bytes_discarded) + " bytes never durable, dropped)").c_str()
+              ? (" (" + std::to_string(stop.bytes_discarded) + " bytes of a torn tail dropped)").c_str()
               : "");
     }
   }

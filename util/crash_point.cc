@@ -61,6 +61,7 @@ const std::vector<std::string_view>& AllCrashPoints() {
       // wal/
       "wal.before_segment_create",
       "wal.after_segment_header",
+      "wal.before_seal",
       "wal.after_write_before_sync",
       "wal.after_sync_before_ack",
       "wal.before_tail_truncate",

@@ -20,7 +20,7 @@ std::string ArchiveWalDir(const std::string& archive_dir) { return JoinPath(arch
 void EncodeArchiveHeader(const ArchivedSegment& a, std::string* out) {
   const size_t start = out->size();
   out->append(kArchiveMagic);
-  PutFixed32(out, kFormatVersion);
+  PutFixed32(out, kArchiveFormatVersion);
   PutFixed32(out, a.timeline);
   PutFixed64(out, a.first_lsn);
   PutFixed64(out, a.last_lsn);
@@ -39,7 +39,7 @@ Status DecodeArchiveHeader(std::string_view bytes, ArchivedSegment* a) {
   if (DecodeFixed64(p + 72) != Checksum64(bytes.substr(0, 72))) {
     return Status::Corruption("bad archive header checksum");
   }
-  if (DecodeFixed32(p + 8) != kFormatVersion) {
+  if (DecodeFixed32(p + 8) != kArchiveFormatVersion) {
     return Status::Corruption("unsupported archive format version " + std::to_string(DecodeFixed32(p + 8)));
   }
   a->timeline = DecodeFixed32(p + 12);
@@ -62,11 +62,21 @@ Status DescribeSegment(std::string_view bytes, const std::string& where, Archive
   a->first_lsn = h.first_lsn;
   a->last_lsn = h.first_lsn - 1;
   size_t offset = kSegmentHeaderSize;
+  bool sealed = false;
   while (offset < bytes.size()) {
     Record r;
     size_t next = 0;
     s = ParseRecord(bytes, offset, &r, &next);
     if (s.ok() && r.lsn != a->last_lsn + 1) s = Status::Corruption("record has LSN " + std::to_string(r.lsn));
+    if (s.ok() && r.type == RecordType::kSeal) {
+      if (h.version < 2) s = Status::Corruption("seal record in a version-1 segment");
+      if (s.ok() && next != bytes.size()) s = Status::Corruption("bytes after the segment's seal");
+      if (s.ok()) {
+        sealed = true;  // takes no LSN
+        offset = next;
+        continue;
+      }
+    }
     if (!s.ok()) {
       return Status::Corruption(where + ": " + s.message() + " at offset " + std::to_string(offset) +
                                 " (a sealed segment must be whole)");
@@ -75,6 +85,12 @@ Status DescribeSegment(std::string_view bytes, const std::string& where, Archive
     a->last_lsn = r.lsn;
     a->last_commit_micros = r.commit_micros;
     offset = next;
+  }
+  if (h.version >= 2 && !sealed) {
+    // Its successor's existence is what the seal records; archived without it, the archive could not tell
+    // a lost successor from the end of the archive.
+    return Status::Corruption(where +
+                              ": the segment is not sealed (a version-2 segment is archived once sealed)");
   }
   a->segment_size = bytes.size();
   a->segment_checksum = Checksum64(bytes);
@@ -101,6 +117,7 @@ class ArchiveSource final : public SegmentSource {
     return ReadArchivedSegment(fs_, path_of(segment), bytes);
   }
   std::string describe(const SegmentInfo& segment) const override { return path_of(segment); }
+  bool holds_newest_segment() const override { return false; }
 
  private:
   std::string path_of(const SegmentInfo& s) const { return JoinPath(dir_, s.name + std::string(kArchiveSuffix)); }

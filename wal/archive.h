@@ -33,6 +33,8 @@ struct ArchivedSegment {
 
 inline constexpr std::string_view kArchiveMagic = "SPWALARC";
 inline constexpr size_t kArchiveHeaderSize = 80;
+// The archive file format (docs/wal_format.md, Archive files); independent of the segment format version.
+inline constexpr uint32_t kArchiveFormatVersion = 1;
 
 // Archives the sealed segment at `segment_path` into `<archive_dir>/wal/`. The segment is validated first:
 // a segment with any damage is refused with Corruption (a sealed segment must be whole).

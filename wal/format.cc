@@ -8,7 +8,7 @@
 
 namespace savepoint::wal {
 
-bool IsKnownRecordType(uint8_t type) { return type >= 1 && type <= 5; }
+bool IsKnownRecordType(uint8_t type) { return type >= 1 && type <= 6; }
 
 const char* RecordTypeName(RecordType type) {
   switch (type) {
@@ -17,6 +17,7 @@ const char* RecordTypeName(RecordType type) {
     case RecordType::kCheckpoint: return "checkpoint";
     case RecordType::kCatalogChange: return "catalog_change";
     case RecordType::kTimelineSwitch: return "timeline_switch";
+    case RecordType::kSeal: return "seal";
   }
   return "unknown";
 }
@@ -42,7 +43,7 @@ std::optional<SegmentHeader> ParseSegmentFileName(std::string_view name) {
 void EncodeSegmentHeader(const SegmentHeader& header, std::string* out) {
   const size_t start = out->size();
   out->append(kSegmentMagic);
-  PutFixed32(out, kFormatVersion);
+  PutFixed32(out, header.version);
   PutFixed32(out, kSegmentHeaderSize);
   PutFixed32(out, header.timeline);
   PutFixed32(out, 0);
@@ -59,14 +60,16 @@ Status DecodeSegmentHeader(std::string_view bytes, SegmentHeader* header) {
     return Status::Corruption("bad segment header checksum");
   }
   const uint32_t version = DecodeFixed32(p + 8);
-  if (version != kFormatVersion) {
+  if (version < kOldestReadableFormatVersion || version > kFormatVersion) {
     return Status::Corruption("unsupported WAL format version " + std::to_string(version) +
-                              " (this build reads version " + std::to_string(kFormatVersion) + ")");
+                              " (this build reads versions " + std::to_string(kOldestReadableFormatVersion) +
+                              " to " + std::to_string(kFormatVersion) + ")");
   }
   if (DecodeFixed32(p + 12) != kSegmentHeaderSize) return Status::Corruption("bad segment header size");
   header->timeline = DecodeFixed32(p + 16);
   header->first_lsn = DecodeFixed64(p + 24);
   header->created_micros = DecodeFixed64(p + 32);
+  header->version = version;
   if (header->timeline == 0 || header->first_lsn == 0) return Status::Corruption("zero timeline or LSN");
   return Status::OK();
 }
@@ -85,6 +88,11 @@ void AppendRecord(const Record& record, std::string* out) {
   // One pass over the contiguous header tail + payload.
   const uint64_t sum = Checksum64(std::string_view(*out).substr(start + 8));
   EncodeFixed64(out->data() + start, sum);
+}
+
+void AppendSeal(Lsn next_lsn, uint64_t created_micros, std::string* out) {
+  // Synced LSN: the segment's last record. The writer synced all of it before it created the successor.
+  AppendRecord({next_lsn, created_micros, next_lsn - 1, RecordType::kSeal, std::string_view()}, out);
 }
 
 Status ParseRecord(std::string_view segment, size_t offset, Record* record, size_t* next_offset,

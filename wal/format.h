@@ -21,13 +21,20 @@ enum class RecordType : uint8_t {
   kCheckpoint = 3,
   kCatalogChange = 4,
   kTimelineSwitch = 5,
+  // Ends a version-2 segment once its successor exists (docs/wal_format.md, Seals). Not a log record: it
+  // takes no LSN (its LSN field is the successor's first LSN) and readers never yield it.
+  kSeal = 6,
 };
 bool IsKnownRecordType(uint8_t type);
 const char* RecordTypeName(RecordType type);
 
 inline constexpr size_t kSegmentHeaderSize = 48;
 inline constexpr size_t kRecordHeaderSize = 40;
-inline constexpr uint32_t kFormatVersion = 1;
+// The segment format this build writes, and the oldest it reads. Version 2 added the seal (type 6).
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestReadableFormatVersion = 1;
+// A seal is a record header with an empty payload.
+inline constexpr size_t kSealSize = kRecordHeaderSize;
 inline constexpr uint32_t kMaxPayload = 1u << 30;
 inline constexpr std::string_view kSegmentMagic = "SPWALSEG";
 inline constexpr size_t kMaxRestorePointName = 255;
@@ -36,6 +43,7 @@ struct SegmentHeader {
   Timeline timeline = 0;
   Lsn first_lsn = 0;
   uint64_t created_micros = 0;
+  uint32_t version = kFormatVersion;  // a version-1 segment holds no seal
 };
 
 // "00000001-0000000000000001.wal"
@@ -44,7 +52,7 @@ std::string SegmentFileName(Timeline timeline, Lsn first_lsn);
 std::optional<SegmentHeader> ParseSegmentFileName(std::string_view name);
 
 void EncodeSegmentHeader(const SegmentHeader& header, std::string* out);
-// Corruption (with the reason) when `bytes` does not start with a valid header.
+// Corruption (with the reason) when `bytes` does not start with a valid header of a version this build reads.
 Status DecodeSegmentHeader(std::string_view bytes, SegmentHeader* header);
 
 // A record as stored. `payload` points into the buffer it was parsed from.
@@ -58,6 +66,9 @@ struct Record {
 
 // Appends the framed record (40-byte header + payload) to `out`.
 void AppendRecord(const Record& record, std::string* out);
+
+// Appends the seal of a segment whose successor starts at `next_lsn` and was created at `created_micros`.
+void AppendSeal(Lsn next_lsn, uint64_t created_micros, std::string* out);
 
 // Parses the record at `offset` of `segment` (the whole file). On success sets *record and *next_offset.
 // Fails with Corruption and a reason ("truncated header", "bad checksum", ...) otherwise. `truncated` is set

@@ -66,6 +66,33 @@ TEST(WalFormat, RecordRoundTripAndEveryByteMatters) {
   EXPECT_TRUE(truncated);
 }
 
+TEST(WalFormat, SealIsAnEmptyRecordNamingTheNextLsn) {
+  std::string seg;
+  AppendSeal(17, 1234, &seg);
+  ASSERT_EQ(seg.size(), kSealSize);
+  Record r;
+  size_t next = 0;
+  ASSERT_TRUE(ParseRecord(seg, 0, &r, &next).ok());
+  EXPECT_EQ(r.type, RecordType::kSeal);
+  EXPECT_EQ(r.lsn, 17u);
+  EXPECT_EQ(r.synced_lsn, 16u);
+  EXPECT_EQ(r.commit_micros, 1234u);
+  EXPECT_TRUE(r.payload.empty());
+}
+
+TEST(WalFormat, ReadsVersion1HeadersAndRefusesNewerOnes) {
+  std::string v1;
+  EncodeSegmentHeader({1, 5, 99, 1}, &v1);
+  SegmentHeader h;
+  ASSERT_TRUE(DecodeSegmentHeader(v1, &h).ok());
+  EXPECT_EQ(h.version, 1u);
+  std::string v3;
+  EncodeSegmentHeader({1, 5, 99, kFormatVersion + 1}, &v3);
+  Status s = DecodeSegmentHeader(v3, &h);
+  EXPECT_TRUE(s.IsCorruption());
+  EXPECT_NE(s.message().find("unsupported WAL format version"), std::string::npos) << s.ToString();
+}
+
 TEST(WalFormat, FindNextValidRecordSkipsGarbage) {
   std::string seg(123, '\x5a');
   const size_t at = seg.size();
@@ -97,7 +124,12 @@ TEST(WalFormat, WorkedExampleInDocsMatchesTheWriter) {
   size_t next = 0;
   ASSERT_TRUE(ParseRecord(file, 48, &r, &next).ok());
   ASSERT_TRUE(ParseRecord(file, next, &r, &next).ok());
+  ASSERT_TRUE(ParseRecord(file, next, &r, &next).ok());
+  EXPECT_EQ(r.type, RecordType::kSeal);
+  EXPECT_EQ(r.lsn, 3u);
+  EXPECT_EQ(r.synced_lsn, 2u);
   EXPECT_EQ(next, file.size());
+  EXPECT_TRUE(fs->file_exists("wal/00000001-0000000000000003.wal"));
   SegmentHeader h;
   EXPECT_TRUE(DecodeSegmentHeader(file, &h).ok());
 }

@@ -49,6 +49,24 @@ Result<std::vector<SegmentInfo>> ListSegments(FileSystem* fs, const std::string&
   return segments;
 }
 
+Result<SealState> ReadSealState(FileSystem* fs, const std::string& path) {
+  SP_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, fs->new_random_access_file(path));
+  std::string head, tail;
+  SP_RETURN_IF_ERROR(file->read(0, kSegmentHeaderSize, &head));
+  SegmentHeader h;
+  if (!DecodeSegmentHeader(head, &h).ok()) return SealState::kUnsealed;
+  if (h.version < 2) return SealState::kVersion1;
+  if (file->size() < kSegmentHeaderSize + kSealSize) return SealState::kUnsealed;
+  SP_RETURN_IF_ERROR(file->read(file->size() - kSealSize, kSealSize, &tail));
+  Record r;
+  size_t next = 0;
+  // A payload's last bytes could only pass for a seal by matching a 64-bit checksum as well.
+  if (ParseRecord(tail, 0, &r, &next).ok() && r.type == RecordType::kSeal && r.payload.empty()) {
+    return SealState::kSealed;
+  }
+  return SealState::kUnsealed;
+}
+
 Result<std::unique_ptr<WalReader>> WalReader::Open(FileSystem* fs, const std::string& wal_dir,
                                                    ReaderOptions options) {
   return Open(NewDirectorySource(fs, wal_dir), options);
@@ -99,6 +117,7 @@ bool WalReader::load_segment() {
   const SegmentInfo& seg = segments_[seg_index_];
   const std::string where = source_->describe(seg);
   offset_ = 0;
+  sealed_ = cut_short_ = false;
   Status s = source_->load(seg, &buf_);
   if (!s.ok()) {
     return fail(s.IsCorruption() ? StopReason::kCorruption : StopReason::kIOError, s.WithContext("reading " + where));
@@ -108,7 +127,8 @@ bool WalReader::load_segment() {
   SegmentHeader h;
   s = DecodeSegmentHeader(buf_, &h);
   if (!s.ok()) {
-    if (is_newest() && buf_.size() <= kSegmentHeaderSize) {
+    // (Unless the segment before was sealed: its seal proves this header had been durable.)
+    if (is_newest() && buf_.size() <= kSegmentHeaderSize && !previous_sealed_) {
       // The writer was creating this segment when it stopped: its header never became durable.
       done_ = true;
       stop_ = {StopReason::kTornTail, where, 0, buf_.size(), "segment creation cut short: " + s.message()};
@@ -137,6 +157,14 @@ bool WalReader::load_segment() {
 
 bool WalReader::handle_invalid(const Status& why, bool may_be_torn) {
   const std::string where = source_->describe(segments_[seg_index_]);
+  if (may_be_torn && !is_newest() && header_.version >= 2 && buf_.size() - offset_ <= kSealSize &&
+      rotation_cut_short()) {
+    // A seal torn (cut, zeroed, garbled) by a crash between creating the next segment and sealing this one:
+    // nothing follows it.
+    cut_short_ = true;
+    offset_ = buf_.size();
+    return true;
+  }
   if (may_be_torn && is_newest()) {
     // Damage in the newest segment is a torn tail unless a later valid record proves those bytes had been
     // durable (docs/wal_format.md, Recovery rules).
@@ -181,6 +209,48 @@ bool WalReader::handle_invalid(const Status& why, bool may_be_torn) {
   return true;
 }
 
+bool WalReader::rotation_cut_short() {
+  if (seg_index_ + 2 != segments_.size()) return false;
+  std::string next;
+  if (!source_->load(segments_[seg_index_ + 1], &next).ok()) return false;  // reported when it is read
+  return next.size() <= kSegmentHeaderSize;
+}
+
+bool WalReader::handle_seal(const Record& seal, size_t end) {
+  const std::string where = source_->describe(segments_[seg_index_]);
+  if (header_.version < 2)
+    return handle_invalid(Status::Corruption("seal record in a version-1 segment"), false);
+  if (expected_lsn_ != 0 && seal.lsn != expected_lsn_) {
+    return handle_invalid(Status::Corruption("seal names LSN " + std::to_string(seal.lsn)), false);
+  }
+  if (end != buf_.size()) {
+    offset_ = end;
+    return handle_invalid(Status::Corruption("bytes after the segment's seal"), false);
+  }
+  const size_t seal_offset = offset_;
+  offset_ = end;
+  sealed_ = true;
+  if (!is_newest()) return true;
+  if (!source_->holds_newest_segment()) {
+    // The end of an archive: the successor is still in the live WAL.
+    done_ = true;
+    stop_ = {StopReason::kEndOfLog, where, offset_, 0, "sealed; later records are not archived yet"};
+    return false;
+  }
+  Status lost =
+      Status::Corruption(where + " was sealed and its successor starting at LSN " + std::to_string(seal.lsn) +
+                         " (" + SegmentFileName(timeline_, seal.lsn) +
+                         ") is missing: every record from LSN " + std::to_string(seal.lsn) + " on was lost");
+  if (!options_.salvage) {
+    offset_ = seal_offset;
+    return fail(StopReason::kCorruption, lost);
+  }
+  skipped_.push_back({where, seal_offset, 0, seal.lsn, 0, lost.message()});
+  done_ = true;
+  stop_ = {StopReason::kEndOfLog, where, offset_, 0, lost.message()};
+  return false;
+}
+
 bool WalReader::next(Record* record) {
   while (!done_) {
     if (seg_index_ >= segments_.size()) {
@@ -195,6 +265,18 @@ bool WalReader::next(Record* record) {
         stop_ = {StopReason::kEndOfLog, source_->describe(segments_[seg_index_]), offset_, 0, ""};
         return false;
       }
+      if (header_.version >= 2 && !sealed_ && !cut_short_ && !rotation_cut_short()) {
+        // A version-2 segment ends with its seal once its successor exists; only a rotation cut short
+        // before the seal (its successor still empty) leaves it without one.
+        // No record is lost by that alone (the next header's LSN is still checked), so salvage reads on.
+        if (!options_.salvage) {
+          return fail(StopReason::kCorruption,
+                      Status::Corruption(source_->describe(segments_[seg_index_]) +
+                                         ": segment ends without its seal at offset " +
+                                         std::to_string(offset_) + " but a later segment holds records"));
+        }
+      }
+      previous_sealed_ = sealed_;
       seg_index_++;
       loaded_ = false;
       continue;
@@ -204,6 +286,10 @@ bool WalReader::next(Record* record) {
     Status s = ParseRecord(buf_, offset_, &r, &next);
     if (!s.ok()) {
       if (!handle_invalid(s, /*may_be_torn=*/true)) return false;
+      continue;
+    }
+    if (r.type == RecordType::kSeal) {
+      if (!handle_seal(r, next)) return false;
       continue;
     }
     if (expected_lsn_ != 0 && r.lsn != expected_lsn_) {

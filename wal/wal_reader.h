@@ -34,11 +34,23 @@ class SegmentSource {
   virtual Status load(const SegmentInfo& segment, std::string* bytes) = 0;
   // "wal/00000001-0000000000000001.wal": how messages name a segment.
   virtual std::string describe(const SegmentInfo& segment) const = 0;
+  // Whether the newest segment listed is the log's newest. True for a WAL directory, where a sealed newest
+  // segment means its successor was lost; false for an archive, whose newest archived segment is sealed and
+  // continues in the live WAL (docs/wal_format.md, Seals).
+  virtual bool holds_newest_segment() const { return true; }
 };
 
 // The segments of a live WAL directory. `fs` must outlive the source.
 std::unique_ptr<SegmentSource> NewDirectorySource(FileSystem* fs, std::string wal_dir);
 Result<std::vector<SegmentInfo>> ListSegments(FileSystem* fs, const std::string& wal_dir);
+
+// How a segment file ends, from its header and its last kSealSize bytes only (cheap on a large segment).
+enum class SealState {
+  kVersion1,  // a version-1 segment: never sealed
+  kSealed,    // ends with a valid seal
+  kUnsealed,  // version 2 without a seal at its end (or a header that does not decode)
+};
+Result<SealState> ReadSealState(FileSystem* fs, const std::string& path);
 
 struct ReaderOptions {
   // First LSN to yield. Earlier records of its segment are read and validated, not yielded.
@@ -51,8 +63,9 @@ struct ReaderOptions {
 
 enum class StopReason {
   kNotStarted,
-  kEndOfLog,    // read everything; the last segment ended exactly after a valid record
-  kTornTail,    // the newest segment ends in bytes that were never durable: a clean end after a crash
+  kEndOfLog,    // read everything; the last segment ended exactly after a valid record (or, in an archive, a
+                // seal)
+  kTornTail,    // the newest segment ends in bytes a crash can leave (not proven durable): a clean end
   kCorruption,  // damage in bytes that had been durable; status() names segment and offset
   kIOError,
 };
@@ -109,6 +122,11 @@ class WalReader {
   bool handle_invalid(const Status& why, bool may_be_torn);
   bool fail(StopReason reason, Status status);
   bool is_newest() const { return seg_index_ + 1 == segments_.size(); }
+  // The rotation was cut short between creating the next segment and sealing this one: the next segment is
+  // the newest and holds no more than its header (docs/wal_format.md, Seals).
+  bool rotation_cut_short();
+  // Applies the seal just parsed at offset_ (ending at `end`). Returns true to go on reading.
+  bool handle_seal(const Record& seal, size_t end);
 
   std::unique_ptr<SegmentSource> source_;
   const ReaderOptions options_;
@@ -120,6 +138,9 @@ class WalReader {
   std::string buf_;
   size_t offset_ = 0;
   SegmentHeader header_;
+  bool sealed_ = false;     // the current segment ended with its seal
+  bool cut_short_ = false;  // the current segment ended in a cut-short rotation (no seal, or a torn one)
+  bool previous_sealed_ = false;  // the segment read before the current one ended with its seal
   Lsn expected_lsn_ = 0;  // 0 until the first segment header is read
   Lsn last_lsn_ = 0;
   uint64_t last_commit_micros_ = 0;

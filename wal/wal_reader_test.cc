@@ -20,16 +20,23 @@ struct Rec {
   RecordType type = RecordType::kTransaction;
 };
 
-std::string BuildSegment(Timeline tl, Lsn first, const std::vector<Rec>& recs, std::vector<size_t>* ends = nullptr) {
+// A segment by hand, version 1 (no seals) unless told otherwise: most tests here are about the rules every
+// version shares. `sealed`: a version-2 segment ending with its seal.
+std::string BuildSegment(Timeline tl, Lsn first, const std::vector<Rec>& recs,
+                         std::vector<size_t>* ends = nullptr, uint32_t version = 1, bool sealed = false) {
   std::string seg;
-  EncodeSegmentHeader({tl, first, 1000}, &seg);
+  EncodeSegmentHeader({tl, first, 1000, version}, &seg);
   Lsn lsn = first;
   for (const Rec& r : recs) {
     AppendRecord({lsn, 1000 + lsn, r.synced, r.type, r.payload}, &seg);
     lsn++;
     if (ends != nullptr) ends->push_back(seg.size());
   }
+  if (sealed) AppendSeal(lsn, 2000, &seg);
   return seg;
+}
+std::string BuildV2Segment(Timeline tl, Lsn first, const std::vector<Rec>& recs, bool sealed) {
+  return BuildSegment(tl, first, recs, nullptr, 2, sealed);
 }
 
 void WriteFile(FileSystem* fs, const std::string& path, std::string_view bytes) {
@@ -266,6 +273,113 @@ TEST(WalReader, ReadsTheNewestTimelineByDefault) {
   EXPECT_EQ(r.payloads[0], "C");
   r = ReadAll(fs.get(), "wal", ReaderOptions{.start_lsn = 1, .timeline = 1});
   ASSERT_EQ(r.records.size(), 3u);
+}
+
+// --- seals (docs/wal_format.md, Seals) ---
+
+// The newest segment deleted after a rotation used to read as a clean end of log.
+TEST(WalReader, SealedNewestSegmentMeansItsSuccessorIsMissing) {
+  auto fs = NewMemFileSystem();
+  WriteFile(fs.get(), "wal/00000001-0000000000000001.wal", BuildV2Segment(1, 1, {{"a"}, {"b"}}, true));
+  WriteFile(fs.get(), "wal/00000001-0000000000000003.wal", BuildV2Segment(1, 3, {{"c", 2}}, false));
+  ReadResult r = ReadAll(fs.get(), "wal");
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.payloads, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(r.stop.reason, StopReason::kEndOfLog);
+
+  ASSERT_TRUE(fs->remove_file("wal/00000001-0000000000000003.wal").ok());
+  r = ReadAll(fs.get(), "wal");
+  ASSERT_TRUE(r.status.IsCorruption()) << r.status.ToString();
+  EXPECT_EQ(r.stop.reason, StopReason::kCorruption);
+  EXPECT_NE(
+      r.status.message().find("wal/00000001-0000000000000001.wal was sealed and its successor starting at "
+                              "LSN 3 (00000001-0000000000000003.wal) is missing"),
+      std::string::npos)
+      << r.status.ToString();
+  EXPECT_EQ(r.payloads, (std::vector<std::string>{"a", "b"}));
+  // Salvage reads what is there and reports the loss.
+  r = ReadAll(fs.get(), "wal", ReaderOptions{.salvage = true});
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.payloads, (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(r.skipped.size(), 1u);
+  EXPECT_EQ(r.skipped[0].expected_lsn, 3u);
+  // And a writer refuses to build on it.
+  auto w = WalWriter::Open(fs.get(), "wal");
+  ASSERT_FALSE(w.ok());
+  EXPECT_TRUE(w.status().IsCorruption()) << w.status().ToString();
+}
+
+// Version-1 segments carry no seal: read as before (a missing newest one cannot be detected there).
+TEST(WalReader, ReadsVersion1SegmentsAsBefore) {
+  auto fs = NewMemFileSystem();
+  WriteFile(fs.get(), "wal/00000001-0000000000000001.wal", BuildSegment(1, 1, {{"a"}, {"b"}}));
+  WriteFile(fs.get(), "wal/00000001-0000000000000003.wal", BuildSegment(1, 3, {{"c", 2}}));
+  ReadResult r = ReadAll(fs.get(), "wal");
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.payloads, (std::vector<std::string>{"a", "b", "c"}));
+  // A seal in a version-1 segment is not one.
+  std::string v1 = BuildSegment(1, 1, {{"a"}, {"b"}});
+  AppendSeal(3, 2000, &v1);
+  WriteFile(fs.get(), "wal/00000001-0000000000000001.wal", v1);
+  r = ReadAll(fs.get(), "wal");
+  EXPECT_TRUE(r.status.IsCorruption()) << r.status.ToString();
+}
+
+// Between creating the successor and sealing: the successor holds only its header, and the segment before
+// it has no seal, or a torn one. Nothing is lost; both read to the end.
+TEST(WalReader, RotationCutShortBeforeTheSealReadsToTheEnd) {
+  const std::string full = BuildV2Segment(1, 1, {{"a"}, {"b"}}, true);
+  const std::string header_only = BuildV2Segment(1, 3, {}, false);
+  for (size_t cut = 0; cut < kSealSize; cut++) {
+    auto fs = NewMemFileSystem();
+    WriteFile(fs.get(), "wal/00000001-0000000000000001.wal", full.substr(0, full.size() - kSealSize + cut));
+    WriteFile(fs.get(), "wal/00000001-0000000000000003.wal", header_only);
+    ReadResult r = ReadAll(fs.get(), "wal");
+    ASSERT_TRUE(r.status.ok()) << "cut " << cut << ": " << r.status.ToString();
+    EXPECT_EQ(r.payloads, (std::vector<std::string>{"a", "b"}));
+    // Once the successor holds a record the seal had been durable: its absence is damage.
+    WriteFile(fs.get(), "wal/00000001-0000000000000003.wal", BuildV2Segment(1, 3, {{"c", 2}}, false));
+    r = ReadAll(fs.get(), "wal");
+    EXPECT_TRUE(r.status.IsCorruption()) << "cut " << cut;
+  }
+}
+
+// A writer opening the cut-short rotation completes it: the segment before ends sealed, nothing is lost, and
+// the records written next read after it.
+TEST(WalReader, WriterRepairsARotationCutShortBeforeTheSeal) {
+  const std::string full = BuildV2Segment(1, 1, {{"a"}, {"b"}}, true);
+  for (size_t cut : {size_t{0}, size_t{17}}) {
+    auto fs = NewMemFileSystem();
+    WriteFile(fs.get(), "wal/00000001-0000000000000001.wal", full.substr(0, full.size() - kSealSize + cut));
+    WriteFile(fs.get(), "wal/00000001-0000000000000003.wal", BuildV2Segment(1, 3, {}, false));
+    {
+      auto w = WalWriter::Open(fs.get(), "wal");
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      EXPECT_EQ((*w)->last_lsn(), 2u);
+      ASSERT_TRUE((*w)->append(RecordType::kTransaction, "c", Durability::kSync).ok());
+      auto sealed = ReadSealState(fs.get(), "wal/00000001-0000000000000001.wal");
+      ASSERT_TRUE(sealed.ok());
+      EXPECT_EQ(*sealed, SealState::kSealed) << "cut " << cut;
+    }
+    ReadResult r = ReadAll(fs.get(), "wal");
+    ASSERT_TRUE(r.status.ok()) << "cut " << cut << ": " << r.status.ToString();
+    EXPECT_EQ(r.payloads, (std::vector<std::string>{"a", "b", "c"}));
+  }
+}
+
+TEST(WalReader, SealMustBeLastAndNameTheNextLsn) {
+  auto fs = NewMemFileSystem();
+  std::string seg = BuildV2Segment(1, 1, {{"a"}}, true);
+  seg += "x";
+  WriteFile(fs.get(), "wal/00000001-0000000000000001.wal", seg);
+  WriteFile(fs.get(), "wal/00000001-0000000000000002.wal", BuildV2Segment(1, 2, {{"b", 1}}, false));
+  EXPECT_TRUE(ReadAll(fs.get(), "wal").status.IsCorruption());
+  seg = BuildV2Segment(1, 1, {{"a"}}, false);
+  AppendSeal(5, 2000, &seg);
+  WriteFile(fs.get(), "wal/00000001-0000000000000001.wal", seg);
+  ReadResult r = ReadAll(fs.get(), "wal");
+  EXPECT_TRUE(r.status.IsCorruption()) << r.status.ToString();
+  EXPECT_NE(r.status.message().find("seal names LSN 5"), std::string::npos) << r.status.ToString();
 }
 
 }  // namespace

@@ -72,6 +72,19 @@ Status WalWriter::recover() {
       }
       SP_RETURN_IF_ERROR(fs_->truncate_file(path, stop.offset));
     }
+    if (reader->last_lsn() < newest.first_lsn && segments_.size() >= 2) {
+      // The newest holds no record. If the segment before it is a version-2 one without its seal, the
+      // rotation stopped between creating this segment and sealing that one (docs/wal_format.md, Seals):
+      // remove this one, which loses nothing, and rotate again, so a record is never written after an
+      // unsealed segment.
+      const std::string before = JoinPath(dir_, segments_[segments_.size() - 2].name);
+      SP_ASSIGN_OR_RETURN(SealState seal, ReadSealState(fs_, before));
+      if (seal == SealState::kUnsealed) {
+        SP_RETURN_IF_ERROR(fs_->remove_file(path));
+        SP_RETURN_IF_ERROR(fs_->sync_dir(dir_));
+        continue;
+      }
+    }
     last_lsn_ = reader->last_lsn() != 0 ? reader->last_lsn() : newest.first_lsn - 1;
     last_commit_micros_ = std::max(reader->last_commit_micros(), reader->segment_header().created_micros);
     written_lsn_ = last_lsn_;
@@ -81,6 +94,7 @@ Status WalWriter::recover() {
     SP_ASSIGN_OR_RETURN(file_, fs_->reopen_writable_file(path));
     SP_RETURN_IF_ERROR(file_->sync());
     file_path_ = path;
+    file_version_ = reader->segment_header().version;
     if (reader->last_lsn() >= newest.first_lsn) {
       // Seal it: a later segment turns any future damage in it into Corruption instead of a torn tail.
       return start_segment(last_lsn_ + 1);
@@ -111,9 +125,45 @@ Status WalWriter::start_segment(Lsn first_lsn) {
     return s.WithContext("creating WAL segment " + path);
   }
   SP_CRASH_POINT("wal.after_segment_header");
+  if (file_ != nullptr && file_version_ >= 2) {
+    // Seal the segment now that its successor exists durably: a seal proves the successor was created, so
+    // a reader that finds a seal and no successor knows the successor was lost (docs/wal_format.md, Seals).
+    SP_CRASH_POINT("wal.before_seal");
+    const uint64_t before = file_->size();
+    std::string seal;
+    AppendSeal(first_lsn, created, &seal);
+    Status s = file_->append(seal);
+    if (s.ok()) {
+      s = file_->sync();
+      // Never retried (fsyncgate); the seal's bytes may or may not be on disk.
+      if (!s.ok())
+        return Status::Fatal("fdatasync of " + file_path_ + " failed while sealing it: " + s.ToString());
+    } else {
+      // Undo both steps: the successor holds no record, so removing it loses nothing; then the partial seal.
+      (void)file->close();
+      Status undo = fs_->remove_file(path);
+      if (undo.ok()) undo = fs_->sync_dir(dir_);
+      if (undo.ok()) undo = file_->close();
+      if (undo.ok()) undo = fs_->truncate_file(file_path_, before);
+      if (undo.ok()) {
+        auto reopened = fs_->reopen_writable_file(file_path_);
+        if (reopened.ok()) {
+          file_ = std::move(reopened).value();
+        } else {
+          undo = reopened.status();
+        }
+      }
+      if (!undo.ok()) {
+        return Status::Fatal("undoing a failed seal of " + file_path_ + " (" + s.ToString() +
+                             "): " + undo.ToString());
+      }
+      return s.WithContext("sealing WAL segment " + file_path_);
+    }
+  }
   if (file_ != nullptr) (void)file_->close();
   file_ = std::move(file);
   file_path_ = path;
+  file_version_ = kFormatVersion;
   std::lock_guard<std::mutex> lock(mu_);
   if (segments_.empty() || segments_.back().first_lsn != first_lsn) {
     segments_.push_back({name, options_.timeline, first_lsn});
@@ -167,18 +217,38 @@ Result<Appended> WalWriter::append(RecordType type, std::string_view payload, Du
   return a;
 }
 
-Status WalWriter::wait_durable(Lsn lsn, bool request_sync) {
+Status WalWriter::wait_durable(Lsn lsn, const DurableWait& wait) {
+  const std::chrono::milliseconds no_space_timeout = wait.no_space_timeout;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (lsn > last_lsn_) return Status::InvalidArgument("wait for LSN " + std::to_string(lsn) + " never assigned");
     if (durable_lsn_ >= lsn) return Status::OK();
     if (!fatal_.ok()) return fatal_;
     if (closed_) return close_status_.ok() ? Status::IOError("WAL is closed") : close_status_;
-    if (request_sync && lsn > sync_requested_lsn_) {
+    if (wait.request_sync && lsn > sync_requested_lsn_) {
       sync_requested_lsn_ = lsn;
       if (writer_state_ != WriterState::kBusy) work_cv_.notify_one();
     }
   }
+  using SteadyClock = std::chrono::steady_clock;
+  const SteadyClock::time_point wait_start = SteadyClock::now();
+  // Counted in space_waiters_ while the disk is full during this wait; uncounted on every way out.
+  struct SpaceWaiter {
+    WalWriter* w;
+    bool enabled;
+    bool counted = false;
+    void count(bool full) {
+      if (!enabled) return;
+      if (full && !counted) {
+        w->space_waiters_.fetch_add(1, std::memory_order_relaxed);
+        w->space_waits_.fetch_add(1, std::memory_order_relaxed);
+      } else if (!full && counted) {
+        w->space_waiters_.fetch_sub(1, std::memory_order_relaxed);
+      }
+      counted = full;
+    }
+    ~SpaceWaiter() { count(false); }
+  } space{this, wait.count_space_waits};
   for (;;) {
     const uint32_t epoch = wake_epoch_.load(std::memory_order_acquire);
     if (durable_published_.load(std::memory_order_acquire) >= lsn) return Status::OK();
@@ -188,6 +258,24 @@ Status WalWriter::wait_durable(Lsn lsn, bool request_sync) {
       if (!fatal_.ok()) return fatal_;
       return close_status_.ok() ? Status::IOError("WAL closed before LSN " + std::to_string(lsn) + " became durable")
                                 : close_status_;
+    }
+    const int64_t full_since_ns = disk_full_since_ns_.load(std::memory_order_acquire);
+    space.count(full_since_ns != 0);
+    if (full_since_ns != 0 && no_space_timeout != kWaitForSpaceForever) {
+      const SteadyClock::time_point full_since{
+          std::chrono::duration_cast<SteadyClock::duration>(std::chrono::nanoseconds(full_since_ns))};
+      if (SteadyClock::now() - std::max(wait_start, full_since) >= no_space_timeout) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (durable_lsn_ >= lsn) return Status::OK();
+        if (no_space_) {
+          if (wait.count_space_waits) space_wait_timeouts_.fetch_add(1, std::memory_order_relaxed);
+          return Status::NoSpace(
+              "LSN " + std::to_string(lsn) + " is not known durable: the disk has been full for " +
+              std::to_string(no_space_timeout.count()) + " ms (" + no_space_cause_.message() +
+              "); the record stays in the WAL buffer and becomes durable when space returns, "
+              "unless the process stops first");
+        }
+      }
     }
     wake_epoch_.wait(epoch, std::memory_order_acquire);
   }
@@ -237,7 +325,11 @@ Lsn WalWriter::durable_lsn() const {
 
 WriterStats WalWriter::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  WriterStats s = stats_;
+  s.space_waiters = space_waiters_.load(std::memory_order_relaxed);
+  s.space_waits = space_waits_.load(std::memory_order_relaxed);
+  s.space_wait_timeouts = space_wait_timeouts_.load(std::memory_order_relaxed);
+  return s;
 }
 
 Status WalWriter::health() const {
@@ -366,11 +458,19 @@ void WalWriter::writer_loop() {
         buffer_.insert(0, batch);
         no_space_ = true;
         no_space_cause_ = s;
+        if (disk_full_since_ns_.load(std::memory_order_relaxed) == 0) {
+          const auto now_ns =
+              std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch());
+          disk_full_since_ns_.store(now_ns.count() | 1, std::memory_order_release);  // | 1: never 0
+        }
         if (closing_) {
           set_fatal_locked(Status::NoSpace("WAL closed with " + std::to_string(buffer_.size()) +
                                            " unwritten bytes: " + s.message()));
           break;
         }
+        // Sync waiters count themselves as waiting for space and check their no-space timeout, at every
+        // retry.
+        wake_waiters();
         work_cv_.wait_for(lock, options_.no_space_retry);
         continue;
       }
@@ -387,6 +487,7 @@ void WalWriter::writer_loop() {
       written_lsn_ = batch_last;
       stats_.bytes_written += batch.size();
       no_space_ = false;
+      disk_full_since_ns_.store(0, std::memory_order_release);
     }
     if (!batch.empty()) unsynced_bytes += batch.size();
     const bool need_sync = written_lsn_ > durable_lsn_ &&

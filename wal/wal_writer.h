@@ -9,7 +9,8 @@
 // Failures: a failed fdatasync (or a failed write other than ENOSPC) makes the log fatal: every later append
 // and every wait for a record that was not durable returns Status::Fatal naming the first error, and the fsync
 // is never retried. ENOSPC keeps the failed batch in memory, rejects new appends with NoSpace until a retry
-// succeeds, and loses nothing.
+// succeeds, and loses nothing. A wait_durable() with a no-space timeout gives up with NoSpace once the disk
+// has been full for that long during its wait; its record stays in the buffer (see wait_durable).
 //
 // Thread-safety: every method may be called from any number of threads, except that close() and the
 // destructor must not race with other calls.
@@ -68,6 +69,22 @@ struct WriterStats {
   uint64_t bytes_written = 0;  // record bytes handed to the OS
   uint64_t syncs = 0;          // fdatasync calls on segments
   uint64_t segments_created = 0;
+  // Of the waits with DurableWait::count_space_waits (the engine's sync commits; not the materializer's):
+  uint64_t space_waiters = 0;        // waiting now while the disk is full
+  uint64_t space_waits = 0;          // found the disk full while waiting, since open
+  uint64_t space_wait_timeouts = 0;  // ... and gave up with NoSpace after their no-space timeout
+};
+
+// wait_durable() without a bound on how long a full disk may hold it.
+inline constexpr std::chrono::milliseconds kWaitForSpaceForever = std::chrono::milliseconds::max();
+
+struct DurableWait {
+  // The writer fdatasyncs now (group commit); without, the caller waits for the periodic sync.
+  bool request_sync = true;
+  // See wait_durable().
+  std::chrono::milliseconds no_space_timeout = kWaitForSpaceForever;
+  // Counted in WriterStats::space_* while the disk is full.
+  bool count_space_waits = false;
 };
 
 class WalWriter {
@@ -91,7 +108,18 @@ class WalWriter {
   Result<Appended> append_nowait(RecordType type, std::string_view payload, uint64_t now_micros = 0);
   // Returns once every record up to `lsn` is durable, or the log failed. With `request_sync` the writer
   // fdatasyncs now (group commit); without, the caller waits for the periodic sync (the materializer does).
-  Status wait_durable(Lsn lsn, bool request_sync = true);
+  Status wait_durable(Lsn lsn, bool request_sync = true) {
+    DurableWait w;
+    w.request_sync = request_sync;
+    return wait_durable(lsn, w);
+  }
+  // As above. While the disk is full the record cannot become durable; once it has been full for
+  // `wait.no_space_timeout` during this wait (counted from the later of the wait's start and the first
+  // ENOSPC), returns NoSpace. The record is NOT withdrawn then: it stays in the buffer and becomes durable
+  // when a retry succeeds, unless the process stops first. So NoSpace here means "not known durable", never
+  // "not logged". The bound is checked each time the writer retries the full disk
+  // (WriterOptions::no_space_retry), so it may be exceeded by up to one retry interval.
+  Status wait_durable(Lsn lsn, const DurableWait& wait);
   // Asks the writer thread to make every record up to `lsn` durable now (group commit), without waiting.
   // Returns the status an append would get now: OK, or why the log takes none (failed, full disk, closed).
   Status request_sync(Lsn lsn);
@@ -139,6 +167,12 @@ class WalWriter {
   std::atomic<uint32_t> wake_epoch_{0};
   std::atomic<Lsn> durable_published_{0};    // durable_lsn_, readable without mu_
   std::atomic<bool> waiters_must_stop_{false};  // the log failed or closed: waiters take their status
+  // steady_clock nanoseconds since its epoch when the writer met ENOSPC and kept the batch; 0 while writes
+  // succeed. Waiters read it to apply their no-space timeout; the writer wakes them at every retry.
+  std::atomic<int64_t> disk_full_since_ns_{0};
+  std::atomic<uint64_t> space_waiters_{0};
+  std::atomic<uint64_t> space_waits_{0};
+  std::atomic<uint64_t> space_wait_timeouts_{0};
   void set_durable_locked(Lsn lsn);  // REQUIRES: mu_ held
   void wake_waiters();               // bumps the epoch and wakes every waiter
 
@@ -166,6 +200,7 @@ class WalWriter {
   // Owned by the writer thread (and by Open before the thread starts).
   std::unique_ptr<WritableFile> file_;
   std::string file_path_;
+  uint32_t file_version_ = kFormatVersion;  // of file_'s segment: a version-1 segment is never sealed
   std::thread thread_;
 };
 

@@ -420,6 +420,51 @@ TEST(WalWriter, FullDiskRejectsAppendsAndLosesNothing) {
   EXPECT_EQ(core, expect);
 }
 
+// A sync wait on a full disk used to wait for as long as the disk stayed full. With a no-space timeout it
+// gives up with NoSpace, and the record, already in the log's buffer, is kept and becomes durable when space
+// returns: "not known durable", never "not logged".
+TEST(WalWriter, SyncWaitOnAFullDiskGivesUpWithNoSpaceAndKeepsTheRecord) {
+  auto mem = NewMemFileSystem();
+  FaultInjectionFileSystem fs(mem.get());
+  WriterOptions opts;
+  opts.no_space_retry = std::chrono::milliseconds(2);
+  auto w = WalWriter::Open(&fs, "wal", opts);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->append(RecordType::kTransaction, "early", Durability::kSync).ok());
+  fs.set_space_limit(1);  // already over: nothing more fits
+  // Accepted: the writer has not met the full disk yet.
+  auto in_doubt = (*w)->append_nowait(RecordType::kTransaction, "in-doubt");
+  ASSERT_TRUE(in_doubt.ok()) << in_doubt.status().ToString();
+  DurableWait bounded;
+  bounded.no_space_timeout = std::chrono::milliseconds(20);
+  bounded.count_space_waits = true;
+  Status s = (*w)->wait_durable(in_doubt->lsn, bounded);
+  ASSERT_TRUE(s.IsNoSpace()) << s.ToString();
+  EXPECT_NE(s.message().find("not known durable"), std::string::npos) << s.message();
+  WriterStats st = (*w)->stats();
+  EXPECT_EQ(st.space_waiters, 0u);
+  EXPECT_EQ(st.space_waits, 1u);
+  EXPECT_EQ(st.space_wait_timeouts, 1u);
+
+  // A wait without a bound is counted as waiting for space for as long as the disk is full.
+  Status unbounded_status = Status::IOError("not returned");
+  DurableWait unbounded;
+  unbounded.count_space_waits = true;
+  std::thread waiter([&] { unbounded_status = (*w)->wait_durable(in_doubt->lsn, unbounded); });
+  while ((*w)->stats().space_waiters == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  fs.clear_faults();  // space returns: the kept record is written
+  waiter.join();
+  EXPECT_TRUE(unbounded_status.ok()) << unbounded_status.ToString();
+  st = (*w)->stats();
+  EXPECT_EQ(st.space_waiters, 0u);
+  EXPECT_EQ(st.space_waits, 2u);
+  EXPECT_EQ(st.space_wait_timeouts, 1u);
+  ASSERT_TRUE((*w)->close().ok());
+  auto log = ReadLog(&fs, "wal");
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].second, "in-doubt");
+}
+
 TEST(WalWriter, CloseWhileTheDiskIsFullFailsThePendingSyncAppendAndKeepsTheRest) {
   auto mem = NewMemFileSystem();
   FaultInjectionFileSystem fs(mem.get());

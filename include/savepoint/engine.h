@@ -236,4 +236,10 @@ class Engine {
   virtual std::string stats_prometheus() = 0;
 };
 
+// Whether `s`, returned by a commit (or sync()), leaves it in doubt: logged and applied, but not known
+// durable, because the disk stayed full longer than Options::sync_commit_space_timeout. Its record becomes
+// durable when space returns unless the process stops first. Any other NoSpace from a commit means it was
+// refused and changed nothing.
+bool CommitInDoubt(const Status& s);
+
 }  // namespace savepoint

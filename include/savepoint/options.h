@@ -77,6 +77,21 @@ struct Options {
 
   // Relaxed commits are fdatasync'd at least this often. Default: 1 s.
   std::chrono::microseconds sync_interval = std::chrono::seconds(1);
+  // How long a sync commit (and Engine::sync()) waits for durability while the disk is full before it fails
+  // with NoSpace. A commit that arrives while the WAL already knows the disk is full is refused at once with
+  // NoSpace, and changed nothing. This bound is for the other case: a commit whose record entered the WAL's
+  // buffer before the writer met ENOSPC. That commit is already applied (readers see it, later commits build
+  // on it) and its record is not withdrawn: it is written and fdatasync'd as soon as space returns, in LSN
+  // order with everything after it. So a NoSpace after this timeout means "applied, not known durable", as
+  // PostgreSQL says when it stops waiting for a synchronous standby ("the transaction has already committed
+  // locally, but might not have been replicated"): if the process stops before space returns the commit is
+  // lost, otherwise it stays. Treat it as in doubt, never as "did not happen"; its message begins
+  // "sync commit at LSN <n> is applied but not known durable" (Engine::commit). Nothing acknowledged OK is
+  // ever lost. Stats::sync_commits_waiting_for_space shows commits held by a full disk now. 0 = wait without
+  // bound. Default: 10 s: far beyond a normal fdatasync (milliseconds) and long enough to ride out a brief
+  // fill that a cleanup frees, short enough that a request handler gets an answer before a typical client
+  // timeout instead of hanging with the disk.
+  std::chrono::milliseconds sync_commit_space_timeout = std::chrono::seconds(10);
   // WAL segment size; at least 4096. Default: 64 MiB.
   uint64_t wal_segment_size = 64ull << 20;
   // A checkpoint runs when this many WAL bytes were written since the last one... Default: 256 MiB.

@@ -41,6 +41,10 @@ struct Stats {
   uint64_t materializer_lag_records = 0;  // last_lsn - applied_lsn
   uint64_t materializer_lag_bytes = 0;    // what Options::max_materializer_lag_bytes bounds
   uint64_t commit_backpressure_waits = 0;  // commits that waited for the materializer
+  // Sync commits (and Engine::sync calls) held by a full disk (Options::sync_commit_space_timeout):
+  uint64_t sync_commits_waiting_for_space = 0;  // waiting now
+  uint64_t sync_commit_space_waits = 0;         // found the disk full while waiting, since open
+  uint64_t sync_commit_space_timeouts = 0;      // ... and returned NoSpace, not known durable, since open
   uint64_t checkpoints = 0;
   uint64_t last_checkpoint_micros = 0;  // engine clock time of the last checkpoint
   double last_checkpoint_ms = 0;        // how long it took

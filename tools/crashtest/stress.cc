@@ -608,8 +608,9 @@ Status Stress::commit(const Transaction& txn, std::vector<Op> ops, bool sync, bo
   reporter_->line(EncodeIntent(c));
   auto r = engine_->commit(txn);
   if (!r.ok()) {
-    // A refusal that changed nothing (a full disk refuses before logging or applying anything).
-    if (r.status().IsNoSpace()) reporter_->line("N " + std::to_string(c.seq));
+    // A refusal that changed nothing (a full disk refuses before logging or applying anything). A sync commit
+    // that timed out waiting for space is not one: it stays in doubt (its intent line says it may be there).
+    if (r.status().IsNoSpace() && !CommitInDoubt(r.status())) reporter_->line("N " + std::to_string(c.seq));
     return r.status();
   }
   bool logged = false;
@@ -830,7 +831,7 @@ Status Stress::commit_game(std::vector<Op> ops, const std::function<Status()>& c
   reporter_->line(EncodeIntent(c));
   Status s = call();
   if (!s.ok()) {
-    if (s.IsNoSpace()) reporter_->line("N " + std::to_string(c.seq));
+    if (s.IsNoSpace() && !CommitInDoubt(s)) reporter_->line("N " + std::to_string(c.seq));
     return s;
   }
   c.coalesce_count = coalesce_count();  // LSN 0, not sync: see stress.h

@@ -352,7 +352,7 @@ int RunInfo(const InfoArgs& a) {
     std::string ends = wal::StopReasonName(stop.reason);
     if (stop.reason == wal::StopReason::kTornTail) {
       ends += " at offset " + std::to_string(stop.offset) + " of " + stop.segment + " (" +
-              std::to_string(stop.bytes_discarded) + " bytes never durable)";
+              std::to_string(stop.bytes_discarded) + " bytes discarded, not known durable)";
     }
     std::printf("WAL ends     %s\n", ends.c_str());
   }

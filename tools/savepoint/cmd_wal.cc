@@ -6,6 +6,7 @@
 #include "savepoint/clock.h"
 #include "tools/savepoint/commands.h"
 #include "tools/savepoint/common.h"
+#include "tools/savepoint/offline_view.h"
 #include "tools/savepoint/wal_source.h"
 #include "util/coding.h"
 #include "wal/wal_writer.h"
@@ -81,6 +82,13 @@ Json StopJson(const wal::WalReader& r) {
   if (s.reason == wal::StopReason::kTornTail) j["bytes_discarded"] = s.bytes_discarded;
   j["detail"] = s.detail;
   return j;
+}
+
+// What no reader can know (docs/wal_format.md, Seals): a log that ends in its newest segment looks the same
+// whether a crash cut its unsynced tail or durable records after it were lost. Said, not claimed away.
+std::string TailCaveat(uint64_t last_lsn) {
+  return "records after LSN " + std::to_string(last_lsn) +
+         ", if any were acknowledged, cannot be told from an unsynced tail";
 }
 
 // Names of ids not in the directory's catalog: one extra pass over the catalog-change records.
@@ -262,6 +270,8 @@ int RunWalDump(const WalDumpArgs& a) {
         }
         break;
       }
+      case wal::RecordType::kSeal:
+        break;  // never yielded by the reader
     }
     if (!payload_error.ok()) break;
     if (!show) continue;
@@ -279,7 +289,7 @@ int RunWalDump(const WalDumpArgs& a) {
   if (rd.stop().reason == wal::StopReason::kTornTail) {
     Warn("the log ends in a torn tail: " + rd.stop().segment + " at offset " +
          std::to_string(rd.stop().offset) + " (" + std::to_string(rd.stop().bytes_discarded) +
-         " bytes never durable: " + rd.stop().detail + ")");
+         " bytes discarded: " + rd.stop().detail + "); " + TailCaveat(rd.last_lsn()));
   }
   if (filtered && shown == 0 && !a.json) {
     std::fflush(stdout);
@@ -315,7 +325,28 @@ int RunWalVerify(const WalVerifyArgs& a) {
     }
   }
   const wal::WalReader& rd = **reader;
-  const Status& st = rd.status();
+  Status st = rd.status();
+  // RocksDB's applied_lsn is durable knowledge of the log's end kept outside the log: a WAL that ends before
+  // it lost durable records, whatever its last segment looks like (the engine refuses to open it too).
+  uint64_t applied_lsn = 0;
+  if (st.ok() && w->where.kind == WalLocation::Kind::kDataDir) {
+    ViewOptions vo;
+    vo.overlay_wal = false;
+    auto view = OfflineView::Open(w->where.data_dir, vo);
+    if (view.ok()) {
+      applied_lsn = (*view)->applied_lsn();
+      if (applied_lsn > rd.last_lsn()) {
+        st = Status::Corruption("RocksDB holds state up to LSN " + std::to_string(applied_lsn) +
+                                " but the WAL ends at LSN " + std::to_string(rd.last_lsn()) + ": LSNs " +
+                                std::to_string(rd.last_lsn() + 1) + ".." + std::to_string(applied_lsn) +
+                                " were durable and are missing");
+      }
+    } else {
+      Warn("RocksDB's applied LSN is unavailable (" + view.status().message() +
+           "); the WAL's end is checked against the WAL alone");
+    }
+  }
+  const bool archive = w->where.kind == WalLocation::Kind::kArchive;
   int code = kExitOk;
   std::string result;
   if (!st.ok()) {
@@ -345,6 +376,8 @@ int RunWalVerify(const WalVerifyArgs& a) {
     j["result"] = result;
     j["stop"] = StopJson(rd);
     if (!st.ok()) j["error"] = st.message();
+    if (st.ok() && !archive) j["caveat"] = TailCaveat(rd.last_lsn());
+    if (applied_lsn != 0) j["rocksdb_applied_lsn"] = applied_lsn;
     j["payload_errors"] = payload_errors;
     j["exit_code"] = code;
     PrintLine(DumpJsonPretty(j));
@@ -366,13 +399,23 @@ int RunWalVerify(const WalVerifyArgs& a) {
     std::printf("result: %s: %s\n", result.c_str(), st.message().c_str());
   } else if (s.reason == wal::StopReason::kTornTail) {
     std::printf(
-        "result: torn tail in %s at offset %llu (%llu bytes never durable: %s); every durable record reads\n",
+        "result: torn tail in %s at offset %llu (%llu bytes discarded: %s), as a crash leaves; "
+        "the log ends at LSN %llu and every record before the tail reads; %s\n",
         s.segment.c_str(), static_cast<unsigned long long>(s.offset),
-        static_cast<unsigned long long>(s.bytes_discarded), s.detail.c_str());
+        static_cast<unsigned long long>(s.bytes_discarded), s.detail.c_str(),
+        static_cast<unsigned long long>(rd.last_lsn()), TailCaveat(rd.last_lsn()).c_str());
   } else if (!payload_errors.empty()) {
     std::printf("result: corruption: %zu records whose payload does not decode\n", payload_errors.size());
   } else {
-    std::printf("result: end of log; every record is valid\n");
+    if (archive) {
+      std::printf(
+          "result: end of the archive at LSN %llu; every record is valid "
+          "(later records are in the live WAL)\n",
+          static_cast<unsigned long long>(rd.last_lsn()));
+    } else {
+      std::printf("result: end of log at LSN %llu; every record is valid; %s\n",
+                  static_cast<unsigned long long>(rd.last_lsn()), TailCaveat(rd.last_lsn()).c_str());
+    }
   }
   for (size_t i = 0; i < payload_errors.size() && i < 20; i++)
     std::printf("  %s\n", payload_errors[i].c_str());
@@ -536,9 +579,10 @@ int RunWalSalvage(const WalSalvageArgs& a) {
     std::printf("dropped a stale record with LSN %llu (out of order)\n",
                 static_cast<unsigned long long>(lsn));
   if (rd.stop().reason == wal::StopReason::kTornTail) {
-    std::printf("the source ends in a torn tail at %s offset %llu (%llu bytes never durable)\n",
+    std::printf("the source ends in a torn tail at %s offset %llu (%llu bytes discarded); %s\n",
                 rd.stop().segment.c_str(), static_cast<unsigned long long>(rd.stop().offset),
-                static_cast<unsigned long long>(rd.stop().bytes_discarded));
+                static_cast<unsigned long long>(rd.stop().bytes_discarded),
+                TailCaveat(rd.last_lsn()).c_str());
   }
   if (!rd.status().ok()) std::printf("reading stopped: %s\n", rd.status().message().c_str());
   std::printf(lost ? "result: data was lost; the copy holds every record that could be read\n"

@@ -22,7 +22,7 @@ enum ExitCode : int {
   kExitCorruption = 3,  // damaged data (names the file and offset)
   kExitIO = 4,          // an I/O error
   kExitBusy = 5,        // another process holds the directory's LOCK
-  kExitTornTail = 6,  // wal verify: the log ends in a torn tail (normal after a crash; nothing durable lost)
+  kExitTornTail = 6,  // wal verify: the log ends in a torn tail, as a crash leaves (wal_format.md, Seals)
   kExitIndexMismatch = 7,      // check: a secondary index disagrees with its registry
   kExitWalMismatch = 8,        // check: RocksDB and the WAL disagree
   kExitStructureMismatch = 9,  // check: a structure's rows disagree with each other (open repairs them)

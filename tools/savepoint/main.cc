@@ -31,7 +31,8 @@ constexpr const char* kExitCodes = R"(EXIT STATUS
   3  corruption (the message names the file and the offset)
   4  I/O error
   5  busy: another process holds the directory's LOCK (the message names its pid)
-  6  wal verify only: the log ends in a torn tail (normal after a crash; nothing durable was lost)
+  6  wal verify only: the log ends in a torn tail, as a crash leaves (records after its last valid
+     one, if any were acknowledged, cannot be told from an unsynced tail)
   7  check only: a secondary index disagrees with its registry
   8  check only: RocksDB and the WAL disagree
   9  check only: a structure's rows disagree with each other (Structures::open repairs them)
@@ -281,9 +282,10 @@ int Main(int argc, char** argv) {
       "Reads every record of the timeline, checking framing, checksums, LSN order and that each engine "
       "payload\n"
       "decodes, and reports how the log ends: end of log (exit 0), a torn tail (exit 6: bytes a crash left\n"
-      "half-written, never durable; the engine truncates them at open) or corruption naming the segment "
-      "file\n"
-      "and the offset (exit 3). Read-only.");
+      "half-written; the engine truncates them at open) or corruption naming the segment file and\n"
+      "the offset (exit 3), including a sealed segment whose successor is missing. Records after the\n"
+      "last one that reads, if any were acknowledged, cannot be told from an unsynced tail; the output\n"
+      "says so. Read-only.");
   c_verify
       ->add_option("PATH", verify.path, "A data directory, a WAL archive or a directory of *.wal segments")
       ->required();

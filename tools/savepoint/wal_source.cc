@@ -47,16 +47,16 @@ Status ReadPrefix(const std::string& path, size_t n, std::string* out) {
   return Status::OK();
 }
 
-Status CheckVersionAt(const std::string& path, std::string_view magic, const char* what) {
+Status CheckVersionAt(const std::string& path, std::string_view magic, const char* what, uint32_t newest) {
   std::string head;
   SP_RETURN_IF_ERROR(ReadPrefix(path, 12, &head));
   if (head.size() < 12 || std::string_view(head).substr(0, 8) != magic)
     return Status::OK();  // the reader reports it
   const uint32_t version = DecodeFixed32(head.data() + 8);
-  if (version > wal::kFormatVersion) {
+  if (version > newest) {
     return Status::InvalidArgument(path + " was written by a newer savepoint (" + what + " format version " +
-                                   std::to_string(version) + "); this build reads version " +
-                                   std::to_string(wal::kFormatVersion));
+                                   std::to_string(version) + "); this build reads up to version " +
+                                   std::to_string(newest));
   }
   return Status::OK();
 }
@@ -123,7 +123,8 @@ Status CheckSegmentVersions(FileSystem* fs, const std::string& wal_dir,
                             const std::vector<wal::SegmentInfo>& segments) {
   (void)fs;
   for (const wal::SegmentInfo& s : segments) {
-    SP_RETURN_IF_ERROR(CheckVersionAt(JoinPath(wal_dir, s.name), wal::kSegmentMagic, "WAL"));
+    SP_RETURN_IF_ERROR(
+        CheckVersionAt(JoinPath(wal_dir, s.name), wal::kSegmentMagic, "WAL", wal::kFormatVersion));
   }
   return Status::OK();
 }
@@ -133,7 +134,7 @@ Status CheckFormatVersions(FileSystem* fs, const WalLocation& where,
   if (where.kind != WalLocation::Kind::kArchive) return CheckSegmentVersions(fs, where.wal_dir, segments);
   for (const wal::SegmentInfo& s : segments) {
     SP_RETURN_IF_ERROR(CheckVersionAt(JoinPath(JoinPath(where.archive_dir, "wal"), s.name + ".lz4"),
-                                      wal::kArchiveMagic, "WAL archive"));
+                                      wal::kArchiveMagic, "WAL archive", wal::kArchiveFormatVersion));
   }
   return Status::OK();
 }
