@@ -55,6 +55,33 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Status::IOError(msg);
 }
 
+Status AppendToMessage(const Status& s, std::string_view suffix) {
+  const std::string m = s.message() + std::string(suffix);
+  switch (s.code()) {
+    case Status::Code::kOk:
+      return s;
+    case Status::Code::kNotFound:
+      return Status::NotFound(m);
+    case Status::Code::kCorruption:
+      return Status::Corruption(m);
+    case Status::Code::kIOError:
+      return Status::IOError(m);
+    case Status::Code::kNoSpace:
+      return Status::NoSpace(m);
+    case Status::Code::kInvalidArgument:
+      return Status::InvalidArgument(m);
+    case Status::Code::kConflict:
+      return Status::Conflict(m);
+    case Status::Code::kBusy:
+      return Status::Busy(m);
+    case Status::Code::kFatal:
+      return Status::Fatal(m);
+    case Status::Code::kWrongType:
+      return Status::WrongType(m);
+  }
+  return Status::IOError(m);
+}
+
 Status ReadMeta(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* meta, const rocksdb::ReadOptions& ro,
                 const std::string& where, MetaState* out) {
   *out = MetaState();

@@ -47,6 +47,9 @@ struct MetaState {
 // RocksDB status -> savepoint Status, naming what was being done. The one mapping every RocksDB caller uses.
 Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
+// `s` with `suffix` appended to its message, of the same kind (OK stays OK).
+Status AppendToMessage(const Status& s, std::string_view suffix);
+
 // Reads every meta row through `ro`. `where` names the directory in errors. NotFound when the family has no
 // format_version row (RocksDB was created but the engine never initialised it); InvalidArgument for a format
 // newer than this build reads; Corruption for a row of the wrong size or a catalog entry that does not

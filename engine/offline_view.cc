@@ -27,26 +27,6 @@ class NullLogger final : public rocksdb::Logger {
 
 std::string KeyText(std::string_view key) { return rocksdb::Slice(key.data(), key.size()).ToString(true); }
 
-Status AppendToMessage(const Status& s, const std::string& suffix) {
-  const std::string m = s.message() + suffix;
-  switch (s.code()) {
-    case Status::Code::kOk:
-      return s;
-    case Status::Code::kNotFound:
-      return Status::NotFound(m);
-    case Status::Code::kCorruption:
-      return Status::Corruption(m);
-    case Status::Code::kInvalidArgument:
-      return Status::InvalidArgument(m);
-    case Status::Code::kNoSpace:
-      return Status::NoSpace(m);
-    case Status::Code::kBusy:
-      return Status::Busy(m);
-    default:
-      return Status::IOError(m);
-  }
-}
-
 bool IsDirectory(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);

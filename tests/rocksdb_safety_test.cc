@@ -105,6 +105,18 @@ class RocksDbSafetyTest : public ::testing::Test {
     }
   }
 
+  // Opens with `o`: keyspace "kv" holds every row of `model`.
+  void ExpectReopensWith(const Options& o, const State& model) {
+    auto e = Engine::open(o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    Keyspace* ks = *(*e)->find_keyspace("kv");
+    for (const auto& [k, v] : model) {
+      auto got = (*e)->get(ks, k);
+      ASSERT_TRUE(got.ok()) << k << ": " << got.status().ToString();
+      EXPECT_EQ(got->value->bytes, v);
+    }
+  }
+
   test::ScratchDir scratch_;
 };
 
@@ -285,14 +297,7 @@ TEST_F(RocksDbSafetyTest, CheckpointsFlushesAndCloseOnAFullDiskFailCleanly) {
     EXPECT_FALSE(closed.ok());
   }
   disk.clear_faults();
-  auto e = Engine::open(o);
-  ASSERT_TRUE(e.ok()) << e.status().ToString();
-  Keyspace* ks = *(*e)->find_keyspace("kv");
-  for (const auto& [k, v] : model) {
-    auto got = (*e)->get(ks, k);
-    ASSERT_TRUE(got.ok()) << k << ": " << got.status().ToString();
-    EXPECT_EQ(got->value->bytes, v);
-  }
+  ExpectReopensWith(o, model);
 }
 
 // A real small filesystem (tmpfs), where the test may mount one: RocksDB's own file system and its info log
@@ -366,14 +371,7 @@ TEST_F(SmallDiskTest, CheckpointsOnAFullRealDiskReturnAnErrorAndLoseNothing) {
   // Room again, as an operator would make it: the filesystem grows.
   ASSERT_EQ(::mount("tmpfs", mount_point_.c_str(), "tmpfs", MS_REMOUNT, "size=256m"), 0)
       << std::strerror(errno);
-  auto e = Engine::open(o);
-  ASSERT_TRUE(e.ok()) << e.status().ToString();
-  Keyspace* ks = *(*e)->find_keyspace("kv");
-  for (const auto& [k, v] : model) {
-    auto got = (*e)->get(ks, k);
-    ASSERT_TRUE(got.ok()) << k << ": " << got.status().ToString();
-    EXPECT_EQ(got->value->bytes, v);
-  }
+  ExpectReopensWith(o, model);
 }
 
 }  // namespace

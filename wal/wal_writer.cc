@@ -103,6 +103,13 @@ Status WalWriter::recover() {
   }
 }
 
+Status WalWriter::cut_back_to(uint64_t size) {
+  SP_RETURN_IF_ERROR(file_->close());
+  SP_RETURN_IF_ERROR(fs_->truncate_file(file_path_, size));
+  SP_ASSIGN_OR_RETURN(file_, fs_->reopen_writable_file(file_path_));
+  return Status::OK();
+}
+
 Status WalWriter::start_segment(Lsn first_lsn) {
   SP_CRASH_POINT("wal.before_segment_create");
   const std::string name = SegmentFileName(options_.timeline, first_lsn);
@@ -143,16 +150,7 @@ Status WalWriter::start_segment(Lsn first_lsn) {
       (void)file->close();
       Status undo = fs_->remove_file(path);
       if (undo.ok()) undo = fs_->sync_dir(dir_);
-      if (undo.ok()) undo = file_->close();
-      if (undo.ok()) undo = fs_->truncate_file(file_path_, before);
-      if (undo.ok()) {
-        auto reopened = fs_->reopen_writable_file(file_path_);
-        if (reopened.ok()) {
-          file_ = std::move(reopened).value();
-        } else {
-          undo = reopened.status();
-        }
-      }
+      if (undo.ok()) undo = cut_back_to(before);
       if (!undo.ok()) {
         return Status::Fatal("undoing a failed seal of " + file_path_ + " (" + s.ToString() +
                              "): " + undo.ToString());
@@ -440,16 +438,7 @@ void WalWriter::writer_loop() {
       s = file_->append(batch);
       if (s.IsNoSpace()) {
         // Cut the partial write off, keep the batch, reject new appends until it fits.
-        Status undo = file_->close();
-        if (undo.ok()) undo = fs_->truncate_file(file_path_, before);
-        if (undo.ok()) {
-          auto reopened = fs_->reopen_writable_file(file_path_);
-          if (reopened.ok()) {
-            file_ = std::move(reopened).value();
-          } else {
-            undo = reopened.status();
-          }
-        }
+        Status undo = cut_back_to(before);
         lock.lock();
         if (!undo.ok()) {
           set_fatal_locked(undo.WithContext("undoing a partial WAL write after " + s.ToString()));

@@ -148,6 +148,9 @@ class WalWriter {
   WalWriter(FileSystem* fs, std::string dir, WriterOptions options);
   Status recover();
   Status start_segment(Lsn first_lsn);  // writer thread or open only
+  // Cuts the current segment back to `size` bytes (durably) and reopens it for appending: undoes a partial
+  // write. Writer thread or open only.
+  Status cut_back_to(uint64_t size);
   Status seal_and_rotate(Lsn next_lsn);
   void writer_loop();
   Status frame_locked(RecordType type, std::string_view payload, uint64_t now_micros,

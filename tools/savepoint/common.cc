@@ -33,32 +33,6 @@ int ExitCodeFor(const Status& s) {
   return kExitIO;
 }
 
-Status AppendToMessage(const Status& s, std::string_view suffix) {
-  const std::string m = s.message() + std::string(suffix);
-  switch (s.code()) {
-    case Status::Code::kOk:
-      return s;
-    case Status::Code::kNotFound:
-      return Status::NotFound(m);
-    case Status::Code::kCorruption:
-      return Status::Corruption(m);
-    case Status::Code::kIOError:
-      return Status::IOError(m);
-    case Status::Code::kNoSpace:
-      return Status::NoSpace(m);
-    case Status::Code::kInvalidArgument:
-      return Status::InvalidArgument(m);
-    case Status::Code::kConflict:
-      return Status::Conflict(m);
-    case Status::Code::kBusy:
-      return Status::Busy(m);
-    case Status::Code::kFatal:
-      return Status::Fatal(m);
-    case Status::Code::kWrongType:
-      return Status::WrongType(m);
-  }
-  return Status::IOError(m);
-}
 
 int Fail(const Status& s) {
   std::fflush(stdout);

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/meta.h"
 #include "savepoint/status.h"
 
 namespace savepoint::tools {
@@ -31,7 +32,7 @@ enum ExitCode : int {
 // The exit code for a failed Status.
 int ExitCodeFor(const Status& s);
 // A Status of the same kind as `s` whose message is "<message><suffix>" (WithContext prepends instead).
-Status AppendToMessage(const Status& s, std::string_view suffix);
+using engine::AppendToMessage;
 // Prints "savepoint: <message>" to stderr and returns ExitCodeFor(s).
 int Fail(const Status& s);
 // Prints "savepoint: warning: <message>" to stderr.
