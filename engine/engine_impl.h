@@ -231,6 +231,9 @@ class EngineImpl final : public Engine {
   // Writes records to RocksDB: recovery's replay.
   Status apply_to_rocksdb(const std::vector<MaterializeItem>& items);
   Status apply_catalog_to_rocksdb(const MaterializeItem& item);
+  // Makes, in one RocksDB call, the families of the keyspace creations at the head of `queued` (records in
+  // the queue's format), for apply_catalog_to_rocksdb to publish. Materializer thread only.
+  void precreate_families(std::string_view queued);
   // Writes `effects` (in LSN order, catalog changes excluded) and applied_lsn = `last_lsn` to RocksDB in one
   // atomic batch; with `sort`, sorted by key and each key once (materializer.cc says when that pays).
   Status write_effects(const std::vector<PendingEffect>& effects, uint64_t last_lsn, bool sort);
@@ -277,6 +280,9 @@ class EngineImpl final : public Engine {
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> default_cf_;            // the default family: opened, never used
   std::map<std::string, rocksdb::ColumnFamilyHandle*> orphan_cfs_;  // found at open, not yet claimed
+  // Families made ahead of their keyspace's catalog change (precreate_families), by keyspace id; the
+  // materializer's alone while it runs, released at close.
+  std::map<uint32_t, rocksdb::ColumnFamilyHandle*> precreated_families_;
   std::unique_ptr<wal::WalWriter> wal_;
   ConcurrentHistogram fsync_latency_;
 

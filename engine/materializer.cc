@@ -107,9 +107,14 @@ Status EngineImpl::apply_catalog_to_rocksdb(const MaterializeItem& item) {
   const bool has_family = item.def.options.persistence != Persistence::kVolatile;
   if (item.catalog_op == CatalogOp::kCreate && has_family && ks != nullptr && ks->cf == nullptr) {
     rocksdb::ColumnFamilyHandle* cf = nullptr;
-    SP_RETURN_IF_ERROR(FromRocks(
-        db_->CreateColumnFamily(family_options(item.def.options.residency), CfName(item.def.id), &cf),
-        "creating the column family of keyspace " + item.def.name));
+    if (auto pre = precreated_families_.find(item.def.id); pre != precreated_families_.end()) {
+      cf = pre->second;
+      precreated_families_.erase(pre);
+    } else {
+      SP_RETURN_IF_ERROR(FromRocks(
+          db_->CreateColumnFamily(family_options(item.def.options.residency), CfName(item.def.id), &cf),
+          "creating the column family of keyspace " + item.def.name));
+    }
     // Not while a checkpoint is between listing the families and flushing them (maintenance.cc): nothing,
     // not even this change's catalog row and applied_lsn, is written until the family is published.
     {
@@ -300,6 +305,50 @@ Status EngineImpl::apply_to_rocksdb(const std::vector<MaterializeItem>& items) {
   return last != 0 ? write_effects(effects, last, /*sort=*/false) : Status::OK();
 }
 
+void EngineImpl::precreate_families(std::string_view queued) {
+  // RocksDB 7.8 rewrites its OPTIONS file, listing every family, at each CreateColumnFamily: creating N
+  // families one by one costs O(N^2) (124 keyspaces: ~1.5 s). Keyspaces created together (a catalogue at
+  // startup) reach the queue together: their families are made in one CreateColumnFamilies. They hold no
+  // rows until their catalog change publishes them; a crash before that leaves families that recovery
+  // claims by name when it replays the creation (as after a crash inside CreateColumnFamily).
+  std::vector<rocksdb::ColumnFamilyDescriptor> wanted;
+  std::vector<uint32_t> ids;
+  size_t pos = 0;
+  while (pos + kQueuedHeader <= queued.size()) {
+    const auto type = static_cast<wal::RecordType>(queued[pos + 8]);
+    const uint32_t length = DecodeFixed32(queued.data() + pos + 9);
+    if (type != wal::RecordType::kCatalogChange) break;
+    CatalogOp op;
+    KeyspaceDef def;
+    if (!DecodeCatalogChange(queued.substr(pos + kQueuedHeader, length), &op, &def).ok()) break;
+    pos += kQueuedHeader + length;
+    if (op != CatalogOp::kCreate || def.options.persistence == Persistence::kVolatile ||
+        precreated_families_.count(def.id) != 0) {
+      continue;
+    }
+    bool needs_family = false;
+    {
+      std::shared_lock<std::shared_mutex> lock(catalog_mu_);
+      for (auto& k : all_keyspaces_) {
+        if (k->def.id == def.id) needs_family = k->cf == nullptr;
+      }
+    }
+    if (!needs_family) continue;
+    wanted.emplace_back(CfName(def.id), family_options(def.options.residency));
+    ids.push_back(def.id);
+  }
+  if (wanted.size() < 2) return;  // one family: CreateColumnFamily as usual
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  const rocksdb::Status rs = db_->CreateColumnFamilies(wanted, &handles);
+  if (!rs.ok()) {
+    // Nothing lost: each creation then tries on its own, and reports its own error.
+    for (auto* h : handles) (void)db_->DestroyColumnFamilyHandle(h);
+    log_->warn("savepoint: creating {} column families at once: {}", wanted.size(), rs.ToString());
+    return;
+  }
+  for (size_t i = 0; i < handles.size(); i++) precreated_families_[ids[i]] = handles[i];
+}
+
 void EngineImpl::materializer_loop() {
   std::string taken;  // records taken from the queue, in its format
   std::vector<EffectView> views;
@@ -334,6 +383,7 @@ void EngineImpl::materializer_loop() {
         const std::string_view payload(taken.data() + pos + kQueuedHeader, length);
         if (type == wal::RecordType::kCatalogChange) {
           if (records > 0) break;  // a catalog change goes alone
+          precreate_families(std::string_view(taken).substr(pos));
           catalog.lsn = lsn;
           catalog.type = type;
           s = DecodeCatalogChange(payload, &catalog.catalog_op, &catalog.def);

@@ -144,6 +144,11 @@ struct Options {
   // flushes, whatever each family's own write buffer holds, so a catalogue of hundreds of keyspaces costs
   // this much at most, not 64 MiB each. 0 = no shared bound. Default: 256 MiB.
   uint64_t rocksdb_write_buffer_budget = 256ull << 20;
+  // At open, read every RocksDB table file and check every block's checksum (data, index, filter and
+  // properties blocks) before anything is read or written: RocksDB itself opens a table whose properties
+  // block is damaged with default properties and can answer wrong. Costs one read of db/ at each open (the
+  // memory-resident keyspaces are read whole anyway). Default: true.
+  bool verify_files_at_open = true;
   // The most SST files RocksDB keeps open at once (its table cache); -1 = every file, as RocksDB's own
   // default, which grows with the number of column families and can exhaust `ulimit -n`. Default: 512.
   int rocksdb_max_open_files = 512;
