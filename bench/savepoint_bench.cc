@@ -360,9 +360,13 @@ std::shared_ptr<spdlog::logger> EngineLogger(std::shared_ptr<spdlog::sinks::sink
   return logger;
 }
 
+// --no-verify-files: Options::verify_files_at_open off, to measure what the check costs an open.
+bool g_verify_files_at_open = true;
+
 Options EngineOptions(const std::string& run_dir, std::shared_ptr<spdlog::logger> logger = nullptr) {
   Options options;
   options.data_dir = JoinPath(run_dir, "engine");
+  options.verify_files_at_open = g_verify_files_at_open;
   options.logger = logger != nullptr ? std::move(logger) : EngineLogger();
   return options;
 }
@@ -810,7 +814,10 @@ int Main(int argc, char** argv) {
   app.add_flag("--json", json, "one JSON object per line per run instead of a table");
   app.add_flag("--quick", quick, "same as --duration=1 --keys=100000 (for the test suite)");
   app.add_flag("--list", list, "list the workloads and exit");
+  bool no_verify = false;
+  app.add_flag("--no-verify-files", no_verify, "open engines without Options::verify_files_at_open");
   CLI11_PARSE(app, argc, argv);
+  g_verify_files_at_open = !no_verify;
   if (quick) {
     cfg.duration_s = 1;
     if (keys_option->count() == 0) cfg.keys = 100'000;
