@@ -519,6 +519,9 @@ TEST_F(EngineTest, FullDiskRefusesCommitsAndLosesNothing) {
       ASSERT_TRUE(e->commit(t).ok());
       acked.push_back("before" + std::to_string(i));
     }
+    // The keyspace's column family exists before the disk fills: RocksDB is on this file system too, and a
+    // family that cannot be created stops the materializer (what this test looks at is the log).
+    ASSERT_TRUE(e->wait_materialized().ok());
     fs.set_space_limit(1);  // the disk is full now
     Status refused;
     for (int i = 0; i < 2000 && refused.ok(); i++) {
@@ -571,6 +574,7 @@ TEST_F(EngineTest, SyncCommitOnAFullDiskFailsWithNoSpaceAfterItsBoundAndLosesNot
     return s;
   };
   for (int i = 0; i < 5; i++) ASSERT_TRUE(put("before" + std::to_string(i)).ok());
+  ASSERT_TRUE(e->wait_materialized().ok());  // the family exists before the disk fills (RocksDB is on it too)
 
   sim.file_system().set_space_limit(1);  // the disk is full now
   // Logged (the WAL has not met the full disk yet), then held: the bound ends the wait.
