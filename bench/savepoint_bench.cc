@@ -22,6 +22,10 @@
 #include <malloc.h>
 #endif
 
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -31,8 +35,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <limits>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,16 +45,12 @@
 #include <utility>
 #include <vector>
 
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include "engine/engine_impl.h"  // only for EngineImpl::abandon_for_crash_test (the recovery workload)
 #include "savepoint/engine.h"
 #include "savepoint/file_system.h"
+#include "savepoint/recovery.h"
 #include "savepoint/registry.h"
 #include "savepoint/structures.h"
-#include "savepoint/recovery.h"
 #include "util/histogram.h"
 #include "wal/archive.h"
 #include "wal/wal_writer.h"
@@ -501,8 +501,8 @@ Result<Report> RunPut(const Config& cfg, int threads, const std::string& dir, Du
   // Records committed but not yet in RocksDB as the window closed (bounded by
   // Options::max_materializer_lag_records: commits wait rather than let it grow).
   r.extra.emplace_back("materializer_lag", static_cast<double>(closed.materializer_lag_records));
-  r.extra.emplace_back("backpressure_waits",
-                       static_cast<double>(closed.commit_backpressure_waits - opened.commit_backpressure_waits));
+  r.extra.emplace_back("backpressure_waits", static_cast<double>(closed.commit_backpressure_waits -
+                                                                 opened.commit_backpressure_waits));
   if (latency_every > 1) r.extra.emplace_back("latency_sampled_every", latency_every);
   return r;
 }
@@ -634,7 +634,8 @@ Result<Report> RunRecovery(const Config& cfg, int threads, const std::string& di
   if (replay_done.has_value()) {
     const double replay_s = std::chrono::duration<double>(*replay_done - t0).count();
     r.extra.emplace_back("replay_seconds", replay_s);
-    r.extra.emplace_back("replay_records_per_sec", replay_s > 0 ? static_cast<double>(replayed) / replay_s : 0.0);
+    r.extra.emplace_back("replay_records_per_sec",
+                         replay_s > 0 ? static_cast<double>(replayed) / replay_s : 0.0);
   }
   r.extra.emplace_back("keys", static_cast<double>(keys));
   r.extra.emplace_back("value_size", static_cast<double>(cfg.value_size));
@@ -647,9 +648,9 @@ Result<Report> RunRecovery(const Config& cfg, int threads, const std::string& di
   return r;
 }
 
-#include "bench/snapshot_workloads.inc"  // snapshot_write, snapshot_load, snapshot_latency, pitr
-#include "bench/registry_workloads.inc"  // registry_get, registry_put, index_lookup, zincrby, zrank, stream
 #include "bench/keyspace_workloads.inc"  // reopen_keyspaces, catchup_keyspaces
+#include "bench/registry_workloads.inc"  // registry_get, registry_put, index_lookup, zincrby, zrank, stream
+#include "bench/snapshot_workloads.inc"  // snapshot_write, snapshot_load, snapshot_latency, pitr
 
 // clang-format off
 const std::vector<Workload>& Workloads() {
@@ -808,7 +809,8 @@ int Main(int argc, char** argv) {
   app.add_option("--value_size", cfg.value_size, "payload bytes per WAL record / engine value")
       ->check(CLI::Range(0, 1 << 24));
   CLI::Option* keys_option =
-      app.add_option("--keys", cfg.keys, "keys loaded by the engine workloads (default 1000000; --quick: 100000)")
+      app.add_option("--keys", cfg.keys,
+                     "keys loaded by the engine workloads (default 1000000; --quick: 100000)")
           ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
   app.add_option("--dir", dir, "where runs write (default: a temp dir under /tmp, removed at exit)");
   app.add_flag("--json", json, "one JSON object per line per run instead of a table");

@@ -1,8 +1,7 @@
 #include "engine/effects.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "util/coding.h"
 
@@ -119,9 +118,12 @@ namespace {
 
 const char* PersistenceName(Persistence p) {
   switch (p) {
-    case Persistence::kDurable: return "durable";
-    case Persistence::kCoalesced: return "coalesced";
-    case Persistence::kVolatile: return "volatile";
+    case Persistence::kDurable:
+      return "durable";
+    case Persistence::kCoalesced:
+      return "coalesced";
+    case Persistence::kVolatile:
+      return "volatile";
   }
   return "?";
 }
@@ -136,7 +138,8 @@ std::string KeyspaceDefToJson(const KeyspaceDef& def) {
   j["name"] = def.name;
   j["kind"] = def.options.kind;
   j["persistence"] = PersistenceName(def.options.persistence);
-  j["coalesce_ms"] = def.options.persistence == Persistence::kCoalesced ? def.options.coalesce_interval.count() : 0;
+  j["coalesce_ms"] =
+      def.options.persistence == Persistence::kCoalesced ? def.options.coalesce_interval.count() : 0;
   j["durability"] = DurabilityName(def.options.durability);
   j["residency"] = ResidencyName(def.options.residency);
   j["cache_bytes"] = def.options.residency == Residency::kCached ? def.options.cache_bytes : 0;
@@ -178,7 +181,8 @@ Result<KeyspaceDef> KeyspaceDefFromJson(std::string_view json) {
 }
 
 Status ValidateKeyspaceName(std::string_view name) {
-  if (name.empty() || name.size() > 128) return Status::InvalidArgument("keyspace name must be 1 to 128 bytes");
+  if (name.empty() || name.size() > 128)
+    return Status::InvalidArgument("keyspace name must be 1 to 128 bytes");
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
                     c == '.' || c == ':' || c == '-';
@@ -194,7 +198,8 @@ Status CheckCompatible(const KeyspaceDef& existing, const KeyspaceOptions& wante
   const KeyspaceOptions& have = existing.options;
   const std::string who = "keyspace \"" + existing.name + "\"";
   if (have.kind != wanted.kind) {
-    return Status::InvalidArgument(who + " holds kind \"" + have.kind + "\", reopened as \"" + wanted.kind + "\"");
+    return Status::InvalidArgument(who + " holds kind \"" + have.kind + "\", reopened as \"" + wanted.kind +
+                                   "\"");
   }
   const bool was_volatile = have.persistence == Persistence::kVolatile;
   const bool is_volatile = wanted.persistence == Persistence::kVolatile;
@@ -243,7 +248,8 @@ Status ValidateRecordPayload(wal::RecordType type, std::string_view payload) {
       return Status::Corruption("checkpoint payload is " + std::to_string(payload.size()) + " bytes, not 8");
     case wal::RecordType::kTimelineSwitch:
       if (payload.size() == 16) return Status::OK();
-      return Status::Corruption("timeline switch payload is " + std::to_string(payload.size()) + " bytes, not 16");
+      return Status::Corruption("timeline switch payload is " + std::to_string(payload.size()) +
+                                " bytes, not 16");
     case wal::RecordType::kRestorePoint:
       if (!payload.empty() && payload.size() <= wal::kMaxRestorePointName) return Status::OK();
       return Status::Corruption("restore point name of " + std::to_string(payload.size()) + " bytes");

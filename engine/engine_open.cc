@@ -205,8 +205,9 @@ Status EngineImpl::inspect_rocksdb(const std::vector<std::string>& families, Met
     const rocksdb::Status vs = db->VerifyChecksum();
     if (!vs.ok()) {
       close();
-      return FromRocks(vs, "checking the table files of " + db_dir_ + " (a file is damaged" + nothing_changed +
-                               "; restore db/ from a backup or rebuild the directory with `savepoint recover`)");
+      return FromRocks(vs,
+                       "checking the table files of " + db_dir_ + " (a file is damaged" + nothing_changed +
+                           "; restore db/ from a backup or rebuild the directory with `savepoint recover`)");
     }
   }
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;

@@ -1,6 +1,5 @@
 // Statistics as a struct, JSON and Prometheus text exposition format.
 #include <nlohmann/json.hpp>
-
 #include <sstream>
 
 #include "engine/engine_impl.h"
@@ -21,7 +20,10 @@ LatencySummary Summarize(const ConcurrentHistogram& h) {
 }
 
 nlohmann::ordered_json ToJson(const LatencySummary& l) {
-  return {{"count", l.count}, {"p50_us", l.p50_us}, {"p99_us", l.p99_us}, {"p999_us", l.p999_us},
+  return {{"count", l.count},
+          {"p50_us", l.p50_us},
+          {"p99_us", l.p99_us},
+          {"p999_us", l.p999_us},
           {"max_us", l.max_us}};
 }
 
@@ -104,20 +106,33 @@ std::string EngineImpl::stats_json() {
   nlohmann::ordered_json j;
   nlohmann::ordered_json kss = nlohmann::ordered_json::array();
   for (const KeyspaceStats& k : st.keyspaces) {
-    kss.push_back({{"id", k.id}, {"name", k.name}, {"kind", k.kind}, {"persistence", k.persistence},
-                   {"residency", k.residency}, {"keys", k.keys}, {"memory_bytes", k.memory_bytes},
-                   {"expiring_keys", k.expiring_keys}, {"cache_hits", k.cache_hits},
-                   {"cache_misses", k.cache_misses}, {"evictions", k.evictions}});
+    kss.push_back({{"id", k.id},
+                   {"name", k.name},
+                   {"kind", k.kind},
+                   {"persistence", k.persistence},
+                   {"residency", k.residency},
+                   {"keys", k.keys},
+                   {"memory_bytes", k.memory_bytes},
+                   {"expiring_keys", k.expiring_keys},
+                   {"cache_hits", k.cache_hits},
+                   {"cache_misses", k.cache_misses},
+                   {"evictions", k.evictions}});
   }
   j["keyspaces"] = kss;
-  j["commits"] = {{"sync", st.commits_sync}, {"relaxed", st.commits_relaxed}, {"unlogged", st.commits_unlogged},
-                  {"conflicts", st.conflicts}, {"coalesce", st.coalesce_commits}};
+  j["commits"] = {{"sync", st.commits_sync},
+                  {"relaxed", st.commits_relaxed},
+                  {"unlogged", st.commits_unlogged},
+                  {"conflicts", st.conflicts},
+                  {"coalesce", st.coalesce_commits}};
   j["expired_keys"] = st.expired_keys;
   j["commit_latency_sync"] = ToJson(st.commit_latency_sync);
   j["commit_latency_relaxed"] = ToJson(st.commit_latency_relaxed);
   j["fsync_latency"] = ToJson(st.fsync_latency);
-  j["wal"] = {{"records", st.wal_records}, {"bytes", st.wal_bytes}, {"syncs", st.wal_syncs},
-              {"last_lsn", st.last_lsn}, {"durable_lsn", st.durable_lsn}};
+  j["wal"] = {{"records", st.wal_records},
+              {"bytes", st.wal_bytes},
+              {"syncs", st.wal_syncs},
+              {"last_lsn", st.last_lsn},
+              {"durable_lsn", st.durable_lsn}};
   j["applied_lsn"] = st.applied_lsn;
   j["materializer_lag_records"] = st.materializer_lag_records;
   j["materializer_lag_bytes"] = st.materializer_lag_bytes;
@@ -125,14 +140,20 @@ std::string EngineImpl::stats_json() {
   j["sync_commit_space"] = {{"waiting", st.sync_commits_waiting_for_space},
                             {"waits", st.sync_commit_space_waits},
                             {"timeouts", st.sync_commit_space_timeouts}};
-  j["checkpoints"] = {{"count", st.checkpoints}, {"last_micros", st.last_checkpoint_micros},
+  j["checkpoints"] = {{"count", st.checkpoints},
+                      {"last_micros", st.last_checkpoint_micros},
                       {"last_ms", st.last_checkpoint_ms}};
   j["memory_bytes"] = st.memory_bytes;
-  j["snapshots"] = {{"ok", st.snapshots_ok}, {"failed", st.snapshots_failed},
-                    {"in_progress", st.snapshot_in_progress}, {"changes_since_save", st.changes_since_save},
-                    {"last_lsn", st.last_snapshot_lsn}, {"last_micros", st.last_snapshot_micros},
-                    {"last_seconds", st.last_snapshot_seconds}, {"last_bytes", st.last_snapshot_bytes},
-                    {"last_error", st.last_snapshot_error}, {"writes_refused", st.writes_refused}};
+  j["snapshots"] = {{"ok", st.snapshots_ok},
+                    {"failed", st.snapshots_failed},
+                    {"in_progress", st.snapshot_in_progress},
+                    {"changes_since_save", st.changes_since_save},
+                    {"last_lsn", st.last_snapshot_lsn},
+                    {"last_micros", st.last_snapshot_micros},
+                    {"last_seconds", st.last_snapshot_seconds},
+                    {"last_bytes", st.last_snapshot_bytes},
+                    {"last_error", st.last_snapshot_error},
+                    {"writes_refused", st.writes_refused}};
   j["archived_segments"] = st.archived_segments;
   return j.dump();
 }
@@ -155,11 +176,14 @@ std::string EngineImpl::stats_prometheus() {
   single("savepoint_commit_conflicts_total", "counter", "Commits refused by a precondition.", st.conflicts);
   single("savepoint_expired_keys_total", "counter", "Keys deleted by the TTL sweeper.", st.expired_keys);
   metric("savepoint_commit_latency_microseconds", "summary", "Commit latency.");
-  for (auto [label, l] : {std::pair{"sync", st.commit_latency_sync}, std::pair{"relaxed", st.commit_latency_relaxed}}) {
-    o << "savepoint_commit_latency_microseconds{durability=\"" << label << "\",quantile=\"0.5\"} " << l.p50_us << '\n'
-      << "savepoint_commit_latency_microseconds{durability=\"" << label << "\",quantile=\"0.99\"} " << l.p99_us << '\n'
-      << "savepoint_commit_latency_microseconds{durability=\"" << label << "\",quantile=\"0.999\"} " << l.p999_us
+  for (auto [label, l] :
+       {std::pair{"sync", st.commit_latency_sync}, std::pair{"relaxed", st.commit_latency_relaxed}}) {
+    o << "savepoint_commit_latency_microseconds{durability=\"" << label << "\",quantile=\"0.5\"} " << l.p50_us
       << '\n'
+      << "savepoint_commit_latency_microseconds{durability=\"" << label << "\",quantile=\"0.99\"} "
+      << l.p99_us << '\n'
+      << "savepoint_commit_latency_microseconds{durability=\"" << label << "\",quantile=\"0.999\"} "
+      << l.p999_us << '\n'
       << "savepoint_commit_latency_microseconds_count{durability=\"" << label << "\"} " << l.count << '\n';
   }
   metric("savepoint_fsync_latency_microseconds", "summary", "WAL fdatasync latency.");
@@ -190,10 +214,12 @@ std::string EngineImpl::stats_prometheus() {
   o << "savepoint_snapshots_total{result=\"ok\"} " << st.snapshots_ok << '\n'
     << "savepoint_snapshots_total{result=\"failed\"} " << st.snapshots_failed << '\n';
   single("savepoint_snapshot_in_progress", "gauge", "1 while a save runs.", st.snapshot_in_progress ? 1 : 0);
-  single("savepoint_changes_since_save", "gauge", "Changes since the last successful save.", st.changes_since_save);
+  single("savepoint_changes_since_save", "gauge", "Changes since the last successful save.",
+         st.changes_since_save);
   single("savepoint_last_snapshot_seconds", "gauge", "Duration of the last successful save.",
          st.last_snapshot_seconds);
-  single("savepoint_archived_segments_total", "counter", "WAL segments archived since open.", st.archived_segments);
+  single("savepoint_archived_segments_total", "counter", "WAL segments archived since open.",
+         st.archived_segments);
   metric("savepoint_keyspace_keys", "gauge", "Keys in memory per keyspace.");
   for (const KeyspaceStats& k : st.keyspaces) {
     o << "savepoint_keyspace_keys{keyspace=\"" << LabelValue(k.name) << "\",persistence=\"" << k.persistence
@@ -201,7 +227,8 @@ std::string EngineImpl::stats_prometheus() {
   }
   metric("savepoint_keyspace_memory_bytes", "gauge", "Approximate memory per keyspace.");
   for (const KeyspaceStats& k : st.keyspaces) {
-    o << "savepoint_keyspace_memory_bytes{keyspace=\"" << LabelValue(k.name) << "\"} " << k.memory_bytes << '\n';
+    o << "savepoint_keyspace_memory_bytes{keyspace=\"" << LabelValue(k.name) << "\"} " << k.memory_bytes
+      << '\n';
   }
   return o.str();
 }

@@ -99,14 +99,14 @@ TEST_F(EngineTest, ClassesAcrossACleanRestart) {
     only_volatile.put(*v, "k2", "v2");
     auto vi = e->commit(only_volatile);
     ASSERT_TRUE(vi.ok());
-    EXPECT_EQ(vi->lsn, 0u);  // nothing logged
+    EXPECT_EQ(vi->lsn, 0u);        // nothing logged
     ASSERT_TRUE(e->close().ok());  // a clean close logs the coalesced keyspace
   }
   auto e = Open();
   EXPECT_EQ(Get(e.get(), *e->find_keyspace("durable"), "k"), "d");
   EXPECT_EQ(Get(e.get(), *e->find_keyspace("positions"), "k"), "c");
   auto v = e->find_keyspace("sessions");
-  ASSERT_TRUE(v.ok());  // the definition persists...
+  ASSERT_TRUE(v.ok());           // the definition persists...
   EXPECT_EQ(*e->count(*v), 0u);  // ...the data does not
 }
 
@@ -369,7 +369,8 @@ TEST_F(EngineTest, CachedResidencyStaysCorrectAndWithinBudget) {
   constexpr int kKeys = 4000;
   for (int i = 0; i < kKeys; i += 100) {
     Transaction t;
-    for (int j = i; j < i + 100; j++) t.put(ks, "k" + std::to_string(j), std::string(100, static_cast<char>('a' + j % 26)));
+    for (int j = i; j < i + 100; j++)
+      t.put(ks, "k" + std::to_string(j), std::string(100, static_cast<char>('a' + j % 26)));
     ASSERT_TRUE(e->commit(t).ok());
   }
   ASSERT_TRUE(e->wait_materialized().ok());
@@ -673,7 +674,8 @@ void CheckpointAround(Engine* e, const std::function<void()>& during) {
   ArmCrashPoint("engine.before_flush", 0, [&](std::string_view) {
     paused.set_value();
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-    while (!(done && e->stats().materializer_lag_records == 0) && std::chrono::steady_clock::now() < give_up) {
+    while (!(done && e->stats().materializer_lag_records == 0) &&
+           std::chrono::steady_clock::now() < give_up) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });

@@ -1,14 +1,13 @@
 // The commit sequencer (DESIGN.md, Write path): one short critical section validates, logs the effects,
 // applies them to the hot store and queues them for the materializer; a sync commit waits for fsync after it.
-#include <nlohmann/json.hpp>
-
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "engine/engine_impl.h"
 #include "savepoint/crash_point.h"
-#include "util/json_depth.h"
 #include "util/coding.h"
+#include "util/json_depth.h"
 
 namespace savepoint {
 
@@ -30,7 +29,9 @@ void Transaction::put(Keyspace* ks, std::string_view key, std::string_view bytes
   put(ks, key, MakeValue(std::string(bytes)), expire_at_micros);
 }
 void Transaction::remove(Keyspace* ks, std::string_view key) { add(Op::Kind::kRemove, ks, key); }
-void Transaction::remove_prefix(Keyspace* ks, std::string_view prefix) { add(Op::Kind::kRemovePrefix, ks, prefix); }
+void Transaction::remove_prefix(Keyspace* ks, std::string_view prefix) {
+  add(Op::Kind::kRemovePrefix, ks, prefix);
+}
 void Transaction::update(Keyspace* ks, std::string_view key, UpdateFn fn) {
   add(Op::Kind::kUpdate, ks, key).fn = std::move(fn);
 }
@@ -38,8 +39,12 @@ void Transaction::apply(ApplyFn fn) { add(Op::Kind::kApply, nullptr, "").apply =
 void Transaction::require_version(Keyspace* ks, std::string_view key, uint64_t version) {
   add(Op::Kind::kRequireVersion, ks, key).number = version;
 }
-void Transaction::require_absent(Keyspace* ks, std::string_view key) { add(Op::Kind::kRequireAbsent, ks, key); }
-void Transaction::require_present(Keyspace* ks, std::string_view key) { add(Op::Kind::kRequirePresent, ks, key); }
+void Transaction::require_absent(Keyspace* ks, std::string_view key) {
+  add(Op::Kind::kRequireAbsent, ks, key);
+}
+void Transaction::require_present(Keyspace* ks, std::string_view key) {
+  add(Op::Kind::kRequirePresent, ks, key);
+}
 void Transaction::require_value(Keyspace* ks, std::string_view key, std::string_view bytes) {
   add(Op::Kind::kRequireValue, ks, key).value = MakeValue(std::string(bytes));
 }
@@ -60,7 +65,8 @@ namespace {
 
 bool IsRequire(Transaction::Op::Kind k) {
   using K = Transaction::Op::Kind;
-  return k == K::kRequireVersion || k == K::kRequireAbsent || k == K::kRequirePresent || k == K::kRequireValue;
+  return k == K::kRequireVersion || k == K::kRequireAbsent || k == K::kRequirePresent ||
+         k == K::kRequireValue;
 }
 
 std::string Describe(const Keyspace* ks, std::string_view key) {
@@ -154,9 +160,10 @@ Result<bool> EngineImpl::current_entry(const std::vector<Staged>& staged, Keyspa
 // The CommitContext of an apply function: reads through the commit's staged writes, stages its writes.
 class StagingContext final : public CommitContext {
  public:
-  // Keys the apply function stages are copied into `owned_keys` (the caller's views may not outlive the call).
-  StagingContext(EngineImpl* engine, std::vector<EngineImpl::Staged>* staged, std::deque<std::string>* owned_keys,
-                 uint64_t now)
+  // Keys the apply function stages are copied into `owned_keys` (the caller's views may not outlive the
+  // call).
+  StagingContext(EngineImpl* engine, std::vector<EngineImpl::Staged>* staged,
+                 std::deque<std::string>* owned_keys, uint64_t now)
       : engine_(engine), staged_(staged), owned_keys_(owned_keys), now_(now) {}
   uint64_t now_micros() const override { return now_; }
   Result<Entry> get(Keyspace* ks, std::string_view key) override {
@@ -216,8 +223,8 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
     if (op.kind != Transaction::Op::Kind::kRemovePrefix) op.ks->hot->prefetch(key);
     if (op.value != nullptr && op.value->bytes.size() > kMaxValueBytes) {
       return Status::InvalidArgument("value of " + std::to_string(op.value->bytes.size()) + " bytes for " +
-                                     Describe(op.ks, op.key) + " exceeds the " + std::to_string(kMaxValueBytes) +
-                                     "-byte limit");
+                                     Describe(op.ks, op.key) + " exceeds the " +
+                                     std::to_string(kMaxValueBytes) + "-byte limit");
     }
     if (op.kind == Transaction::Op::Kind::kPut && op.value == nullptr) {
       return Status::InvalidArgument("null value for " + Describe(op.ks, op.key));
@@ -260,7 +267,8 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
     switch (op.kind) {
       case Transaction::Op::Kind::kRequireVersion:
         ok = (present ? cur.version : 0) == op.number;
-        why = "version is " + std::to_string(present ? cur.version : 0) + ", expected " + std::to_string(op.number);
+        why = "version is " + std::to_string(present ? cur.version : 0) + ", expected " +
+              std::to_string(op.number);
         break;
       case Transaction::Op::Kind::kRequireAbsent:
         ok = !present;
@@ -304,9 +312,11 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
         Entry view{cur.value, cur.version, cur.expire_at_micros};
         SP_ASSIGN_OR_RETURN(Mutation m, op.fn(present ? &view : nullptr, now));
         if (m.kind == Mutation::Kind::kPut) {
-          if (m.value == nullptr) return Status::InvalidArgument("update of " + Describe(op.ks, op.key) + " put null");
+          if (m.value == nullptr)
+            return Status::InvalidArgument("update of " + Describe(op.ks, op.key) + " put null");
           if (m.value->bytes.size() > kMaxValueBytes) {
-            return Status::InvalidArgument("update of " + Describe(op.ks, op.key) + " exceeds the value limit");
+            return Status::InvalidArgument("update of " + Describe(op.ks, op.key) +
+                                           " exceeds the value limit");
           }
           staged.push_back({op.ks, EffectKind::kPut, op.key, std::move(m.value), m.expire_at_micros, true});
         } else if (m.kind == Mutation::Kind::kRemove && present) {
@@ -327,7 +337,8 @@ Result<CommitInfo> EngineImpl::commit(const Transaction& txn) {
   auto info = publish(staged, txn.durability(), now, lock, &synced);
   if (info.ok()) {
     const auto nanos = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+            .count());
     (synced ? commit_sync_latency_ : commit_relaxed_latency_).record(nanos);
   }
   return info;
@@ -452,7 +463,8 @@ bool ParseInt64(std::string_view s, int64_t* v) {
 
 }  // namespace
 
-Result<int64_t> EngineImpl::increment(Keyspace* ks, std::string_view key, int64_t delta, Durability durability) {
+Result<int64_t> EngineImpl::increment(Keyspace* ks, std::string_view key, int64_t delta,
+                                      Durability durability) {
   int64_t result = 0;
   Transaction txn(durability);
   txn.update(ks, key, [&](const Entry* cur, uint64_t) -> Result<Mutation> {
@@ -536,7 +548,8 @@ Result<std::string> EngineImpl::merge_patch(Keyspace* ks, std::string_view key, 
 Result<uint64_t> EngineImpl::log_catalog_change(CatalogOp op, const KeyspaceDef& def) {
   std::string payload;
   EncodeCatalogChange(op, def, &payload);
-  SP_ASSIGN_OR_RETURN(wal::Appended a, wal_->append(wal::RecordType::kCatalogChange, payload, wal::Durability::kSync));
+  SP_ASSIGN_OR_RETURN(wal::Appended a,
+                      wal_->append(wal::RecordType::kCatalogChange, payload, wal::Durability::kSync));
   return a.lsn;
 }
 
@@ -552,7 +565,8 @@ Result<Keyspace*> EngineImpl::create_keyspace(std::string_view name, const Keysp
   if (options.persistence == Persistence::kVolatile) options.residency = Residency::kMemory;
   if (options.durability == Durability::kDefault) options.durability = Durability::kRelaxed;
   if (options.persistence == Persistence::kCoalesced && options.coalesce_interval.count() <= 0) {
-    return Status::InvalidArgument("coalesced keyspace \"" + std::string(name) + "\" needs a positive interval");
+    return Status::InvalidArgument("coalesced keyspace \"" + std::string(name) +
+                                   "\" needs a positive interval");
   }
   if (options.residency == Residency::kCached) {
     if (options.persistence != Persistence::kDurable) {
@@ -573,9 +587,10 @@ Result<Keyspace*> EngineImpl::create_keyspace(std::string_view name, const Keysp
     KeyspaceDef def = existing->def;
     SP_RETURN_IF_ERROR(CheckCompatible(def, options));
     if (def.options.residency != options.residency) {
-      return Status::InvalidArgument("keyspace \"" + def.name + "\" is " +
-                                     (def.options.residency == Residency::kCached ? "cached" : "memory-resident") +
-                                     ": changing residency needs a drop and a re-create");
+      return Status::InvalidArgument(
+          "keyspace \"" + def.name + "\" is " +
+          (def.options.residency == Residency::kCached ? "cached" : "memory-resident") +
+          ": changing residency needs a drop and a re-create");
     }
     const std::string before = KeyspaceDefToJson(def);
     def.options = options;
@@ -600,10 +615,13 @@ Result<Keyspace*> EngineImpl::create_keyspace(std::string_view name, const Keysp
       if (k->def.options.residency == Residency::kCached) committed += k->def.options.cache_bytes;
     }
     if (committed + options.cache_bytes > options_.cached_memory_budget) {
-      return Status::InvalidArgument("cached keyspace "" + std::string(name) + "" needs " +
-                                     std::to_string(options.cache_bytes) + " bytes but only " +
-                                     std::to_string(options_.cached_memory_budget - std::min(committed, options_.cached_memory_budget)) +
-                                     " of Options::cached_memory_budget are left");
+      return Status::InvalidArgument(
+          "cached keyspace "
+          " + std::string(name) + "
+          " needs " +
+          std::to_string(options.cache_bytes) + " bytes but only " +
+          std::to_string(options_.cached_memory_budget - std::min(committed, options_.cached_memory_budget)) +
+          " of Options::cached_memory_budget are left");
     }
   }
   KeyspaceDef def;
@@ -667,7 +685,8 @@ Result<uint64_t> EngineImpl::create_restore_point(std::string_view name) {
   }
   std::lock_guard<std::mutex> lock(commit_mu_);
   if (closing_) return Status::InvalidArgument("restore point on a closed engine");
-  SP_ASSIGN_OR_RETURN(wal::Appended a, wal_->append(wal::RecordType::kRestorePoint, name, wal::Durability::kSync));
+  SP_ASSIGN_OR_RETURN(wal::Appended a,
+                      wal_->append(wal::RecordType::kRestorePoint, name, wal::Durability::kSync));
   return a.lsn;
 }
 

@@ -159,7 +159,8 @@ TEST_F(MaterializerBackpressureTest, FailedLogSyncReleasesCommitsThatWait) {
     });
   }
   for (std::thread& c : committers) c.join();
-  for (int t = 0; t < kThreads; t++) EXPECT_TRUE(last[t].IsFatal()) << "thread " << t << ": " << last[t].ToString();
+  for (int t = 0; t < kThreads; t++)
+    EXPECT_TRUE(last[t].IsFatal()) << "thread " << t << ": " << last[t].ToString();
   EXPECT_GT(e->stats().commit_backpressure_waits, 0u);
   EXPECT_FALSE(e->close().ok());
 }
@@ -175,7 +176,8 @@ TEST_F(MaterializerBackpressureTest, TransactionsOverAMebibyteReachRocksDB) {
     Keyspace* ks = *e->create_keyspace("kv");
     for (int round = 0; round < 3; round++) {
       Transaction t(Durability::kRelaxed);
-      for (int i = 0; i < 3; i++) t.put(ks, Key(round, i), std::string(600 << 10, static_cast<char>('a' + i)));
+      for (int i = 0; i < 3; i++)
+        t.put(ks, Key(round, i), std::string(600 << 10, static_cast<char>('a' + i)));
       ASSERT_TRUE(e->commit(t).ok());
     }
     ASSERT_TRUE(e->wait_materialized().ok());
@@ -210,9 +212,13 @@ TEST(SortForBatchTest, OrdersByFamilyThenKeyThenIndex) {
       reinterpret_cast<rocksdb::ColumnFamilyHandle*>(families_storage[1]),
       reinterpret_cast<rocksdb::ColumnFamilyHandle*>(families_storage[2])};
   std::mt19937 rng(11);
-  const std::string alphabet("\0\x01" "09az\xfe\xff", 8);
+  const std::string alphabet(
+      "\0\x01"
+      "09az\xfe\xff",
+      8);
   for (int round = 0; round < 200; round++) {
-    const std::string shared = round % 3 == 0 ? "" : std::string("player:0000000") + std::string(round % 5, 'x');
+    const std::string shared =
+        round % 3 == 0 ? "" : std::string("player:0000000") + std::string(round % 5, 'x');
     const size_t n = 1 + rng() % 300;
     std::vector<std::string> keys;
     for (size_t i = 0; i < n; i++) {

@@ -5,8 +5,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -70,13 +70,14 @@ class SnapshotEngineTest : public ::testing::Test {
     }
     if (id == 0) return out;  // not created yet at the snapshot's LSN
     EXPECT_TRUE((*r)->read_all([&](const snapshot::SectionInfo& s, std::string_view k, std::string_view v) {
-                     if (s.keyspace_id != id) return Status::OK();
-                     uint64_t expire = 0;
-                     std::string_view bytes;
-                     SP_RETURN_IF_ERROR(engine::DecodeRow(v, &expire, &bytes));
-                     out[std::string(k)] = std::string(bytes);
-                     return Status::OK();
-                   }).ok());
+                      if (s.keyspace_id != id) return Status::OK();
+                      uint64_t expire = 0;
+                      std::string_view bytes;
+                      SP_RETURN_IF_ERROR(engine::DecodeRow(v, &expire, &bytes));
+                      out[std::string(k)] = std::string(bytes);
+                      return Status::OK();
+                    })
+                    .ok());
     return out;
   }
 
@@ -351,7 +352,8 @@ TEST_F(SnapshotEngineTest, SavePointsFollowTheEngineClock) {
   t.put(ks, "c", "3");
   auto third = e->commit(t);
   ASSERT_TRUE(third.ok());
-  for (int i = 0; i < 6000 && e->stats().snapshots_ok == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 6000 && e->stats().snapshots_ok == 0; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const Stats st = e->stats();
   ASSERT_EQ(st.snapshots_ok, 1u) << "the save point did not fire";
   EXPECT_GE(e->last_save().lsn, third->lsn - 1);
